@@ -1,0 +1,163 @@
+//! A small blocking `NETLINK_ROUTE` client: one request, its answers, then the ack.
+//!
+//! The messages are those of `netlink-packet-route` (the layer `rtnetlink` is built on), sent over
+//! a plain blocking socket so that link configuration needs no async runtime. A socket belongs to
+//! the network namespace of the thread that opened it, for its whole life.
+//!
+//! # Ground rules
+//!
+//! `lock` is held from sending a request until its last answer is read, so concurrent callers on
+//! one socket never read each other's answers; sequence numbers still tell them apart.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+
+/// Room for one datagram of a dump: the kernel sizes dump datagrams to the larger of a page
+/// and 32 KiB, so 64 KiB never truncates.
+const RECV_BUF: usize = 64 * 1024;
+
+/// `RTMGRP_LINK`: the multicast group of link changes.
+pub(crate) const RTMGRP_LINK: u32 = 1;
+
+/// A blocking rtnetlink socket bound to the caller thread's network namespace.
+#[derive(Debug)]
+pub(crate) struct NlSocket {
+    fd: OwnedFd,
+    seq: AtomicU32,
+    lock: Mutex<()>,
+}
+
+impl NlSocket {
+    /// Open a socket in the calling thread's network namespace, subscribed to `groups`.
+    pub(crate) fn open(groups: u32) -> io::Result<Self> {
+        let fd = socket::socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )?;
+        socket::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &NetlinkAddr::new(0, groups),
+        )?;
+        Ok(NlSocket {
+            fd,
+            seq: AtomicU32::new(1),
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// Send `msg` with `NLM_F_REQUEST | NLM_F_ACK` (plus `NLM_F_DUMP` when `dump`) and collect
+    /// every answer until the ack or the end of the dump.
+    pub(crate) fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        extra_flags: u16,
+        dump: bool,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = NLM_F_REQUEST | extra_flags | if dump { NLM_F_DUMP } else { NLM_F_ACK };
+        req.header.sequence_number = seq;
+        req.finalize();
+        let mut out = vec![0; req.buffer_len()];
+        req.serialize(&mut out);
+        let kernel = NetlinkAddr::new(0, 0);
+        retry_eintr(|| socket::sendto(self.fd.as_raw(), &out, &kernel, MsgFlags::empty()))?;
+
+        let mut answers = Vec::new();
+        let mut buf = vec![0; RECV_BUF];
+        loop {
+            let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, MsgFlags::empty()))?;
+            let mut done = false;
+            for message in parse_datagram(&buf[..n])? {
+                if message.header.sequence_number != seq {
+                    continue; // a late answer to an earlier, abandoned request
+                }
+                match message.payload {
+                    NetlinkPayload::Done(_) => done = true,
+                    NetlinkPayload::Error(err) => match err.code {
+                        None => done = true,
+                        Some(_) => return Err(err.to_io()),
+                    },
+                    NetlinkPayload::InnerMessage(inner) => answers.push(inner),
+                    _ => {}
+                }
+            }
+            if done {
+                return Ok(answers);
+            }
+        }
+    }
+
+    /// Block until the next datagram of multicast notifications and return its messages.
+    pub(crate) fn recv_notifications(&self) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let mut buf = vec![0; RECV_BUF];
+        let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, MsgFlags::empty()))?;
+        Ok(parse_datagram(&buf[..n])?
+            .into_iter()
+            .filter_map(|m| match m.payload {
+                NetlinkPayload::InnerMessage(inner) => Some(inner),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+impl AsFd for NlSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// `nix::sys::socket` still takes raw fds for `sendto`/`recv`.
+trait AsRaw {
+    fn as_raw(&self) -> std::os::fd::RawFd;
+}
+
+impl AsRaw for OwnedFd {
+    fn as_raw(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(self)
+    }
+}
+
+fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Split one datagram into its netlink messages.
+fn parse_datagram(mut data: &[u8]) -> io::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
+    let mut messages = Vec::new();
+    while !data.is_empty() {
+        let len = NetlinkBuffer::new_checked(data)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+            .length() as usize;
+        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        messages.push(message);
+        // Messages are aligned to 4 bytes within a datagram.
+        let aligned = (len + 3) & !3;
+        data = data.get(aligned..).unwrap_or(&[]);
+    }
+    Ok(messages)
+}

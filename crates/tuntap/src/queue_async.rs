@@ -1,0 +1,182 @@
+//! The tokio face of [`Queue`]: `recv_async`, `send_async` and batched receive.
+//!
+//! # Implementation
+//!
+//! On first use a queue registers, with the current runtime's reactor, duplicates of its fd and
+//! of the device's shutdown `eventfd` (duplicates, so the registration owns what it polls and
+//! can never outlive it). Each operation waits for readiness, then tries the system call; on
+//! `EAGAIN` it clears the readiness and waits again, so the queue is drained until `EAGAIN`
+//! before tokio is asked to wait. A queue stays registered with the runtime it was first used
+//! on.
+
+use std::future::poll_fn;
+use std::os::fd::{AsFd, OwnedFd};
+use std::task::{Context, Poll};
+
+use nix::errno::Errno;
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+
+/// The reactor registrations of one queue.
+#[derive(Debug)]
+pub(crate) struct AsyncIo {
+    tun: AsyncFd<OwnedFd>,
+    stop: AsyncFd<OwnedFd>,
+}
+
+impl Queue {
+    /// Receive one packet, waiting asynchronously; the tokio twin of [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), and [`Error::NoRuntime`] outside a tokio runtime with I/O
+    /// enabled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a packet is only read after readiness, inside one poll, so dropping the
+    /// future never loses a packet.
+    ///
+    /// # Panics
+    ///
+    /// Inside a tokio runtime built without I/O (`enable_io`), as every tokio I/O type does.
+    pub async fn recv_async(&self, buf: &mut [u8]) -> Result<usize> {
+        let io = self.async_io()?;
+        loop {
+            let mut guard = poll_fn(|cx| self.poll_ready(io, cx, Interest::READABLE)).await?;
+            match nix::unistd::read(self, buf) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(self.error("read", e)),
+            }
+        }
+    }
+
+    /// Send one packet, waiting asynchronously while the kernel cannot take it; the tokio twin
+    /// of [`send`](Self::send).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and [`Error::NoRuntime`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the packet is written whole in one system call or not at all.
+    ///
+    /// # Panics
+    ///
+    /// Inside a tokio runtime built without I/O (`enable_io`), when the write has to wait.
+    pub async fn send_async(&self, packet: &[u8]) -> Result<usize> {
+        self.check_open()?;
+        // Fast path: a TUN write almost never blocks.
+        match nix::unistd::write(self, packet) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(e) => return Err(self.error("write", e)),
+        }
+        let io = self.async_io()?;
+        loop {
+            let mut guard = poll_fn(|cx| self.poll_ready(io, cx, Interest::WRITABLE)).await?;
+            match nix::unistd::write(self, packet) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EAGAIN) => guard.clear_ready(),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(self.error("write", e)),
+            }
+        }
+    }
+
+    /// Receive up to `bufs.len()` packets: wait for the first, then take what is waiting; the
+    /// tokio twin of [`recv_batch`](Self::recv_batch).
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_async`](Self::recv_async).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is read before the future completes its last poll.
+    ///
+    /// # Panics
+    ///
+    /// If `lens` is shorter than `bufs` (a caller bug).
+    pub async fn recv_batch_async<B: AsMut<[u8]>>(
+        &self,
+        bufs: &mut [B],
+        lens: &mut [usize],
+    ) -> Result<usize> {
+        assert!(
+            lens.len() >= bufs.len(),
+            "recv_batch_async: `lens` must be as long as `bufs`"
+        );
+        let Some((first, rest)) = bufs.split_first_mut() else {
+            return Ok(0);
+        };
+        lens[0] = self.recv_async(first.as_mut()).await?;
+        let mut count = 1;
+        for buf in rest {
+            match self.try_recv(buf.as_mut()) {
+                Ok(Some(n)) => {
+                    lens[count] = n;
+                    count += 1;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Wait until shut down (an error) or ready for `interest` (a guard).
+    fn poll_ready<'a>(
+        &self,
+        io: &'a AsyncIo,
+        cx: &mut Context<'_>,
+        interest: Interest,
+    ) -> Poll<Result<AsyncFdReadyGuard<'a, OwnedFd>>> {
+        if self.check_open().is_err() || io.stop.poll_read_ready(cx).is_ready() {
+            return Poll::Ready(Err(self.shared().shutdown_error()));
+        }
+        let ready = if interest.is_readable() {
+            io.tun.poll_read_ready(cx)
+        } else {
+            io.tun.poll_write_ready(cx)
+        };
+        ready.map(|r| r.map_err(|e| self.io_error("AsyncFd poll", e)))
+    }
+
+    fn async_io(&self) -> Result<&AsyncIo> {
+        if let Some(io) = self.async_io_cell().get() {
+            return Ok(io);
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime {
+                op: "recv_async/send_async",
+            });
+        }
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| {
+            fd.try_clone_to_owned().map_err(|e| self.io_error("dup", e))
+        };
+        let register = |fd: OwnedFd, interest: Interest| {
+            crate::sys::register_async(fd, interest)
+                .map_err(|e| self.io_error("AsyncFd::register", e))
+        };
+        let io = AsyncIo {
+            tun: register(dup(self.as_fd())?, Interest::READABLE | Interest::WRITABLE)?,
+            stop: register(dup(self.shared().stop_fd())?, Interest::READABLE)?,
+        };
+        // A racing first use may have won; its registration is as good as ours.
+        Ok(self.async_io_cell().get_or_init(|| io))
+    }
+
+    fn io_error(&self, op: &'static str, err: std::io::Error) -> Error {
+        Error::Os {
+            name: self.name().to_owned(),
+            op,
+            source: err,
+        }
+    }
+}

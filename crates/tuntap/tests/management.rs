@@ -1,0 +1,355 @@
+//! Management: create, attach, persist, delete, list, multi-queue and the typed errors.
+//! Every test runs in its own network namespace (see `common`).
+
+mod common;
+
+use common::{TestNetns, eventually, privileged};
+use tuntap::{Device, Error, Mode, Offload};
+
+#[test]
+fn create_persist_attach_and_delete() {
+    if !privileged("create_persist_attach_and_delete") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let dev = Device::builder()
+            .name("fly0")
+            .persist(true)
+            .user("root")
+            .group(0)
+            .open()
+            .unwrap();
+        assert_eq!(dev.name(), "fly0");
+        assert_eq!(dev.mode(), Mode::Tun);
+        let info = tuntap::lookup("fly0").unwrap();
+        assert!(info.persist);
+        assert_eq!(info.owner, Some(0));
+        assert_eq!(info.group, Some(0));
+        assert_eq!(info.queues, 1);
+        assert!(
+            info.processes.iter().any(|p| p.pid == std::process::id()),
+            "{info:?}"
+        );
+        drop(dev);
+
+        // Persistent: still there with no queue attached. The close is final only once no
+        // child forked by a parallel test still holds a copy of the descriptor: poll.
+        assert!(eventually(500, || tuntap::lookup("fly0").unwrap().queues == 0));
+
+        // Attach with matching flags works; mismatches are typed errors naming the flag.
+        let again = Device::builder().name("fly0").attach().unwrap();
+        assert_eq!(tuntap::lookup("fly0").unwrap().queues, 1);
+        assert!(matches!(
+            Device::builder().name("fly0").attach(),
+            Err(Error::Busy { .. })
+        ));
+        drop(again);
+        assert!(eventually(500, || tuntap::lookup("fly0").unwrap().queues == 0));
+        for (builder, flag) in [
+            (Device::builder().name("fly0").mode(Mode::Tap), "mode"),
+            (Device::builder().name("fly0").vnet_hdr(true), "vnet_hdr"),
+            (Device::builder().name("fly0").pi(true), "pi"),
+            (Device::builder().name("fly0").multi_queue(2), "multi_queue"),
+        ] {
+            match builder.attach() {
+                Err(Error::FlagMismatch { flag: f, name, .. }) => {
+                    assert_eq!((f, name.as_str()), (flag, "fly0"));
+                }
+                other => panic!("expected a {flag} mismatch, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            Device::builder().name("fly0").create(),
+            Err(Error::Busy { .. })
+        ));
+
+        Device::delete("fly0").unwrap();
+        assert!(eventually(500, || matches!(
+            tuntap::lookup("fly0"),
+            Err(Error::NotFound { .. })
+        )));
+        assert!(matches!(
+            Device::delete("fly0"),
+            Err(Error::NotFound { .. })
+        ));
+    });
+}
+
+#[test]
+fn non_persistent_device_goes_away_with_its_queue() {
+    if !privileged("non_persistent_device_goes_away_with_its_queue") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let dev = Device::builder()
+            .name("flyx%d")
+            .mode(Mode::Tap)
+            .create()
+            .unwrap();
+        let name = dev.name().to_owned();
+        assert!(
+            name.starts_with("flyx") && name[4..].parse::<u32>().is_ok(),
+            "{name}"
+        );
+        let info = tuntap::lookup(&name).unwrap();
+        assert_eq!(info.mode, Mode::Tap);
+        assert!(!info.persist && !info.pi && !info.vnet_hdr && !info.multi_queue);
+        drop(dev);
+        assert!(eventually(500, || matches!(
+            tuntap::lookup(&name),
+            Err(Error::NotFound { .. })
+        )));
+    });
+}
+
+#[test]
+fn list_reports_every_device_with_its_flags() {
+    if !privileged("list_reports_every_device_with_its_flags") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let a = Device::builder().name("flya").pi(true).open().unwrap();
+        let b = Device::builder()
+            .name("flyb")
+            .mode(Mode::Tap)
+            .vnet_hdr(true)
+            .multi_queue(2)
+            .open()
+            .unwrap();
+        let all = tuntap::list().unwrap();
+        let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["flya", "flyb"], "loopback is not a tun device");
+        assert!(all[0].pi && all[0].mode == Mode::Tun && all[0].queues == 1);
+        assert!(all[1].vnet_hdr && all[1].multi_queue && all[1].queues == 2);
+        assert!(all[1].processes.iter().any(|p| p.pid == std::process::id()));
+        drop((a, b));
+        assert!(eventually(500, || tuntap::list().unwrap().is_empty()));
+        // `lo` exists but is not TUN/TAP.
+        assert!(matches!(tuntap::lookup("lo"), Err(Error::NotTunTap { .. })));
+    });
+    // list_in looks into the namespace from outside.
+    ns.run(|| {
+        Device::builder()
+            .name("flyc")
+            .persist(true)
+            .open()
+            .map(drop)
+    })
+    .unwrap();
+    let inside = tuntap::list_in(&ns.netns).unwrap();
+    assert_eq!(inside.len(), 1);
+    assert!(inside[0].persist);
+    Device::delete_in(&ns.netns, "flyc").unwrap();
+    assert!(eventually(500, || tuntap::list_in(&ns.netns)
+        .unwrap()
+        .is_empty()));
+}
+
+#[test]
+fn multi_queue_attach_detach_and_add() {
+    if !privileged("multi_queue_attach_detach_and_add") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let mut dev = Device::builder()
+            .name("flymq")
+            .multi_queue(3)
+            .open()
+            .unwrap();
+        assert_eq!(dev.queues().len(), 3);
+        assert_eq!(tuntap::lookup("flymq").unwrap().queues, 3);
+        dev.queues()[1].detach().unwrap();
+        let info = tuntap::lookup("flymq").unwrap();
+        assert_eq!((info.queues, info.disabled_queues), (2, 1));
+        assert!(
+            dev.queues()[1].detach().is_err(),
+            "detaching twice is refused"
+        );
+        dev.queues()[1].attach().unwrap();
+        dev.add_queue().unwrap();
+        assert_eq!(tuntap::lookup("flymq").unwrap().queues, 4);
+        let queues = dev.into_queues();
+        assert_eq!(queues.len(), 4);
+        // A single-queue device refuses TUNSETQUEUE and extra queues.
+        let mut single = Device::builder().name("flysq").open().unwrap();
+        assert!(single.detach().is_err());
+        assert!(matches!(
+            single.add_queue(),
+            Err(Error::FlagMismatch {
+                flag: "multi_queue",
+                ..
+            })
+        ));
+    });
+}
+
+#[test]
+fn device_in_named_netns_without_ip_netns_exec() {
+    if !privileged("device_in_named_netns_without_ip_netns_exec") {
+        return;
+    }
+    let ns = TestNetns::new();
+    // From the test's own thread (host namespace): the device lands in `ns`.
+    let dev = Device::builder()
+        .name("flyns")
+        .netns(ns.netns.clone())
+        .open()
+        .unwrap();
+    assert!(ns.ip(&["link", "show", "flyns"]).contains("flyns"));
+    assert!(matches!(
+        tuntap::lookup("flyns"),
+        Err(Error::NotFound { .. })
+    ));
+    let link = dev.link().unwrap();
+    link.up().unwrap();
+    assert!(link.is_up().unwrap());
+    drop(link);
+    drop(dev);
+    assert!(eventually(500, || !ns.ip(&["link"]).contains("flyns")));
+}
+
+#[test]
+fn vnet_hdr_device_takes_offloads() {
+    if !privileged("vnet_hdr_device_takes_offloads") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let dev = Device::builder()
+            .name("flyvn")
+            .offload(Offload::TCP)
+            .open()
+            .unwrap();
+        assert!(dev.has_vnet_hdr());
+        let applied = dev
+            .set_offload(Offload::TCP | Offload::USO4 | Offload::USO6)
+            .unwrap();
+        assert!(applied.contains(Offload::TCP));
+        dev.set_offload(Offload::NONE).unwrap();
+        let plain = Device::builder().name("flypl").open().unwrap();
+        assert!(matches!(
+            plain.set_offload(Offload::CSUM),
+            Err(Error::FlagMismatch { .. })
+        ));
+    });
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    if !privileged("bad_input_is_a_typed_error") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        for name in ["a-name-far-too-long", "a/b", "", "..", "a b"] {
+            assert!(
+                matches!(
+                    Device::builder().name(name).open(),
+                    Err(Error::InvalidName { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        assert!(matches!(
+            Device::builder()
+                .name("fly0")
+                .user("no-such-user-flywheel")
+                .open(),
+            Err(Error::UnknownUser { .. })
+        ));
+        assert!(matches!(
+            Device::builder()
+                .name("fly0")
+                .group("no-such-group-flywheel")
+                .open(),
+            Err(Error::UnknownGroup { .. })
+        ));
+        assert!(matches!(
+            Device::builder().name("nope0").attach(),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            Device::builder().attach(),
+            Err(Error::InvalidName { .. })
+        ));
+        assert!(matches!(
+            tuntap::lookup("no/pe"),
+            Err(Error::InvalidName { .. })
+        ));
+        // A descriptor that is not a TUN/TAP file.
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert!(matches!(
+            Device::from_fd(null.into()),
+            Err(Error::BadFd { .. })
+        ));
+        // An unattached /dev/net/tun file.
+        let tun = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .unwrap();
+        assert!(matches!(
+            Device::from_fd(tun.into()),
+            Err(Error::BadFd { .. })
+        ));
+        // No device was left behind by any of this.
+        assert!(eventually(500, || tuntap::list().unwrap().is_empty()));
+    });
+}
+
+#[test]
+fn opening_without_cap_net_admin_is_permission_denied() {
+    if !privileged("opening_without_cap_net_admin_is_permission_denied") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        // A persistent device owned by uid 4242, made while privileged.
+        Device::builder()
+            .name("flyown")
+            .persist(true)
+            .user(4242)
+            .open()
+            .map(drop)
+            .unwrap();
+        assert!(eventually(500, || tuntap::lookup("flyown").unwrap().queues == 0));
+        // Capabilities are per thread: drop CAP_NET_ADMIN in a scoped thread only.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tuntap::sys::drop_net_admin_in_this_thread().unwrap();
+                let err = Device::builder().name("flynew").open().unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::PermissionDenied {
+                            op: "TUNSETIFF",
+                            ..
+                        }
+                    ),
+                    "{err:?}"
+                );
+                let err = Device::builder().name("flyown").attach().unwrap_err();
+                assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+            })
+            .join()
+            .unwrap();
+        });
+        Device::delete("flyown").unwrap();
+    });
+}
+
+#[test]
+fn features_probe_reports_the_driver() {
+    if !privileged("features_probe_reports_the_driver") {
+        return;
+    }
+    let f = tuntap::features().unwrap();
+    assert!(
+        f.tun() && f.tap() && f.no_pi() && f.vnet_hdr() && f.multi_queue(),
+        "{f:?}"
+    );
+}

@@ -1,0 +1,43 @@
+//! `cargo xtask`: the workspace's chores, in Rust.
+//!
+//! * `cargo xtask ci` — every check CI runs, in order, stopping at the first failure.
+//! * `cargo xtask bench [FILTER] [--quick] [--rounds N]` — the criterion benches, and a report of
+//!   medians and ratios in `target/bench-report.md`.
+
+mod bench;
+mod ci;
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage:
+  cargo xtask ci                                 run every CI check (fmt, clippy, tests, privileged tests, docs, benches in test mode)
+  cargo xtask bench [FILTER] [--quick] [--rounds N]   run the criterion benches; writes target/bench-report.md";
+
+/// The workspace root (the parent of this crate's folder).
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -15,90 +15,25 @@
     reason = "a bench reads the real clock and prints its table"
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use delta_fifo::{BoxError, DeltaFifo, KnownObjects, Object};
 use std::sync::RwLock;
 
-// ===== counting allocator =====
+#[allow(dead_code, reason = "shared by the memory benches; each uses a part")]
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-/// The system allocator, counting blocks and live bytes while `COUNTING` is on.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static BLOCKS: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(bytes: usize) {
-    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is `System`'s; the counters only read sizes and never touch memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `alloc`'s contract for `layout`.
-        let ptr = unsafe { System.alloc(layout) };
-        if COUNTING.load(Ordering::Relaxed) && !ptr.is_null() {
-            BLOCKS.fetch_add(1, Ordering::Relaxed);
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller passes a block this allocator returned, with its layout.
-        unsafe { System.dealloc(ptr, layout) };
-        if COUNTING.load(Ordering::Relaxed) {
-            LIVE.fetch_sub(
-                layout.size().min(LIVE.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-        }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `realloc`'s contract for `ptr`, `layout` and `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if COUNTING.load(Ordering::Relaxed) && !new.is_null() {
-            BLOCKS.fetch_add(1, Ordering::Relaxed);
-            LIVE.fetch_sub(
-                layout.size().min(LIVE.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-            grew(new_size);
-        }
-        new
-    }
-}
+use counting_alloc::counted;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Runs `f` with counting on; returns its value, blocks allocated, and the peak of live bytes
-/// allocated inside `f` (blocks allocated before `f` are not counted).
-fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
-    LIVE.store(0, Ordering::Relaxed);
-    PEAK.store(0, Ordering::Relaxed);
-    BLOCKS.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::SeqCst);
-    let value = f();
-    COUNTING.store(false, Ordering::SeqCst);
-    (
-        value,
-        BLOCKS.load(Ordering::Relaxed),
-        PEAK.load(Ordering::Relaxed),
-    )
-}
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 // ===== objects and store =====
 

@@ -1,6 +1,6 @@
 //! timer-wheel: memory per pending timer (T5), allocations per operation in steady state (T9),
 //! real-clock accuracy of a 1 ms timer and never-early on the fake clock (T8), side by side with
-//! the peers. Not a criterion bench: it counts bytes and allocations with dhat's allocator and
+//! the peers. Not a criterion bench: it counts bytes and allocations with a counting allocator and
 //! writes a table to `target/bench-extra/timer_wheel_memory.md`, which `cargo xtask bench` adds
 //! to its report.
 
@@ -14,23 +14,23 @@ use std::time::{Duration, Instant};
 use timer_wheel::{Clock, Driver, FakeClock};
 use timers::{Flywheel, Heap, Hhwt, Timers, TokioDelayQueue, TokioSleep};
 
-#[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
+#[allow(dead_code, reason = "shared by the memory benches; each uses a part")]
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
-fn heap() -> dhat::HeapStats {
-    dhat::HeapStats::get()
-}
+#[global_allocator]
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Bytes per pending timer: heap growth while scheduling `n`, plus the handle the caller keeps.
 fn bytes_per_timer<T: Timers>(n: usize) -> f64 {
     let deadlines = timers::deadlines(n, 1);
     let mut handles = Vec::with_capacity(n);
-    let before = heap().curr_bytes;
+    let before = counting_alloc::live_bytes();
     let mut t = T::new();
     for &d in &deadlines {
         handles.push(t.schedule(d));
     }
-    let grown = heap().curr_bytes.saturating_sub(before);
+    let grown = counting_alloc::live_bytes().saturating_sub(before);
     let bytes = (grown as f64 + (n * std::mem::size_of::<T::Handle>()) as f64) / n as f64;
     drop(t);
     bytes
@@ -55,9 +55,9 @@ fn allocs_per_op<T: Timers>(n: usize) -> f64 {
     };
     drop(round(&mut t));
     drop(round(&mut t));
-    let before = heap().total_blocks;
+    let before = counting_alloc::blocks();
     let handles = round(&mut t);
-    let blocks = heap().total_blocks - before;
+    let blocks = counting_alloc::blocks() - before;
     drop(handles); // the handle vector itself is one allocation: not the timer's
     (blocks.saturating_sub(1)) as f64 / (3 * n) as f64
 }
@@ -139,7 +139,6 @@ fn early_on_fake_clock(n: usize) -> usize {
 
 #[allow(clippy::print_stdout, reason = "the bench prints its table")]
 fn main() {
-    let _profiler = dhat::Profiler::builder().testing().build();
     let test = timers::test_mode();
     let sizes: &[usize] = if test {
         &[10_000]
@@ -169,11 +168,11 @@ fn main() {
         let clock = FakeClock::new();
         let driver = Driver::builder().clock(clock).manual().expect("driver");
         let n = 10_000;
-        let before = heap().curr_bytes;
+        let before = counting_alloc::live_bytes();
         let timers: Vec<_> = (0..n)
             .map(|i| driver.timer(Duration::from_millis(1 + i % 1000)))
             .collect();
-        let bytes = heap().curr_bytes.saturating_sub(before) as f64 / n as f64;
+        let bytes = counting_alloc::live_bytes().saturating_sub(before) as f64 / n as f64;
         let _ = writeln!(
             out,
             "| {n} | flywheel Timer (runtime, with its channel) | {bytes:.1} | — |"

@@ -3,6 +3,9 @@
 //! Privileged tests are the ones that open TUN devices and create network namespaces: the whole
 //! `tuntap` package. They run when we are root; otherwise the step prints a loud
 //! `SKIPPED (needs root)` line, and under `CI=true` it fails instead.
+//!
+//! `--exclude PKG` (repeatable) leaves a package out of every cargo step, for a package that is
+//! half-written in a working tree; CI passes none.
 
 use std::time::Duration;
 
@@ -11,42 +14,40 @@ use crate::cmd::{Step, available, seconds};
 /// Packages whose tests need root and /dev/net/tun.
 const PRIVILEGED_PACKAGES: &[&str] = &["tuntap"];
 
+/// `base` followed by `--exclude P` for each package in `packages`, then `tail`.
+fn cargo_args(base: &[&str], packages: &[&str], tail: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = base.iter().map(|s| (*s).to_owned()).collect();
+    for p in packages {
+        args.push("--exclude".to_owned());
+        args.push((*p).to_owned());
+    }
+    args.extend(tail.iter().map(|s| (*s).to_owned()));
+    args
+}
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!("`ci` takes no arguments, got `{extra}`"));
+    let mut excluded: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match (arg.as_str(), it.next()) {
+            ("--exclude", Some(pkg)) => excluded.push(pkg),
+            _ => return Err(format!("`ci` takes only `--exclude PKG`, got `{arg}`")),
+        }
     }
     let nextest = available("cargo", &["nextest", "--version"]);
     let root = is_root();
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let present: Vec<&str> = PRIVILEGED_PACKAGES
+    let privileged_present: Vec<&str> = PRIVILEGED_PACKAGES
         .iter()
         .copied()
         .filter(|p| crate::project_root().join("crates").join(p).is_dir())
+        .filter(|p| !excluded.contains(p))
         .collect();
+    let mut not_in_tests = excluded.clone();
+    not_in_tests.extend(&privileged_present);
 
-    let mut steps: Vec<Step> = vec![
-        Step::new("fmt", "cargo", &["fmt", "--all", "--", "--check"]),
-        Step::new(
-            "clippy",
-            "cargo",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--all-features",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-    ];
-    let mut exclude: Vec<&str> = Vec::new();
-    for p in &present {
-        exclude.push("--exclude");
-        exclude.push(p);
-    }
-    let mut test_args: Vec<&str> = if nextest {
-        vec![
+    let test_base: &[&str] = if nextest {
+        &[
             "nextest",
             "run",
             "--workspace",
@@ -54,37 +55,56 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--no-fail-fast",
         ]
     } else {
-        vec!["test", "--workspace", "--all-features", "--no-fail-fast"]
+        &["test", "--workspace", "--all-features", "--no-fail-fast"]
     };
-    test_args.extend(&exclude);
-    steps.push(Step::new("tests", "cargo", &test_args));
-    steps.push(Step::new(
-        "doctests",
-        "cargo",
-        &["test", "--workspace", "--all-features", "--doc"],
-    ));
-
-    let mut privileged: Vec<Step> = Vec::new();
-    for p in &present {
-        let args: Vec<&str> = if nextest {
-            vec![
-                "nextest",
-                "run",
-                "--all-features",
-                "--no-fail-fast",
-                "-p",
-                p,
-            ]
-        } else {
-            vec!["test", "--all-features", "--no-fail-fast", "-p", p]
-        };
-        privileged.push(Step::new("privileged tests", "cargo", &args));
-    }
-
+    let steps = vec![
+        Step::new("fmt", "cargo", &["fmt", "--all", "--", "--check"]),
+        Step::new(
+            "clippy",
+            "cargo",
+            &cargo_args(
+                &["clippy", "--workspace", "--all-targets", "--all-features"],
+                &excluded,
+                &["--", "-D", "warnings"],
+            ),
+        ),
+        Step::new("tests", "cargo", &cargo_args(test_base, &not_in_tests, &[])),
+        Step::new(
+            "doctests",
+            "cargo",
+            &cargo_args(
+                &["test", "--workspace", "--all-features", "--doc"],
+                &excluded,
+                &[],
+            ),
+        ),
+    ];
+    let privileged: Vec<Step> = privileged_present
+        .iter()
+        .map(|p| {
+            let args: Vec<&str> = if nextest {
+                vec![
+                    "nextest",
+                    "run",
+                    "--all-features",
+                    "--no-fail-fast",
+                    "-p",
+                    p,
+                ]
+            } else {
+                vec!["test", "--all-features", "--no-fail-fast", "-p", p]
+            };
+            Step::new("privileged tests", "cargo", &args)
+        })
+        .collect();
     let docs = Step::new(
         "docs",
         "cargo",
-        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &cargo_args(
+            &["doc", "--workspace", "--no-deps", "--all-features"],
+            &excluded,
+            &[],
+        ),
     )
     .env("RUSTDOCFLAGS", "-D warnings");
     let benches = Step::new(
@@ -113,7 +133,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         } else if !privileged.is_empty() {
             let line = format!(
                 "SKIPPED (needs root): privileged tests of {} — rerun as root: {}",
-                present.join(", "),
+                privileged_present.join(", "),
                 privileged
                     .iter()
                     .map(Step::shell_line)
@@ -136,13 +156,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         total += *took;
     }
     eprintln!("  total {:<21} {}", "", seconds(total));
-    match result {
-        Ok(()) => {
-            eprintln!("cargo xtask ci: all {} steps passed", summary.len());
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
+    result?;
+    eprintln!("cargo xtask ci: all {} steps passed", summary.len());
+    Ok(())
 }
 
 /// Whether we run as root (uid 0), read from /proc so the xtask needs no libc.

@@ -13,11 +13,11 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    pub(crate) fn new(name: &'static str, program: &str, args: &[&str]) -> Step {
+    pub(crate) fn new<S: AsRef<str>>(name: &'static str, program: &str, args: &[S]) -> Step {
         Step {
             name,
             program: program.to_owned(),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            args: args.iter().map(|a| a.as_ref().to_owned()).collect(),
             envs: Vec::new(),
         }
     }

@@ -119,3 +119,65 @@ impl Drop for ChannelTimer {
         self.driver.inner().disarm(&self.shared, || {});
     }
 }
+
+/// The receive methods of a channel-delivering face ([`Timer`](crate::Timer),
+/// [`Ticker`](crate::Ticker)), written once: each forwards to the face's `core: ChannelTimer`.
+macro_rules! channel_receive_methods {
+    ($what:literal) => {
+        #[doc = concat!("Blocks until the next ", $what, " and returns its time.")]
+        ///
+        /// # Errors
+        /// [`RecvError::Shutdown`](crate::RecvError::Shutdown) if the driver shuts down first:
+        /// never waits forever on a dead driver (TW-20).
+        pub fn recv(&self) -> Result<std::time::Instant, crate::RecvError> {
+            self.core.recv()
+        }
+
+        #[doc = concat!("Takes a waiting ", $what, ", if any.")]
+        ///
+        /// # Errors
+        /// [`TryRecvError::Empty`](crate::TryRecvError::Empty) if nothing waits,
+        /// [`TryRecvError::Shutdown`](crate::TryRecvError::Shutdown) if the driver is shut down.
+        pub fn try_recv(&self) -> Result<std::time::Instant, crate::TryRecvError> {
+            self.core.try_recv()
+        }
+
+        /// Like `recv`, giving up after `timeout` of real time.
+        ///
+        /// # Errors
+        /// [`RecvTimeoutError::Timeout`](crate::RecvTimeoutError::Timeout) or
+        /// [`RecvTimeoutError::Shutdown`](crate::RecvTimeoutError::Shutdown).
+        pub fn recv_timeout(
+            &self,
+            timeout: std::time::Duration,
+        ) -> Result<std::time::Instant, crate::RecvTimeoutError> {
+            self.core.recv_timeout(timeout)
+        }
+
+        #[doc = concat!("Waits asynchronously for the next ", $what, ".")]
+        ///
+        /// # Errors
+        /// [`RecvError::Shutdown`](crate::RecvError::Shutdown) if the driver shuts down first.
+        ///
+        /// # Cancel safety
+        /// Cancel safe: dropping the future loses no value; it stays in the channel.
+        #[cfg(feature = "async")]
+        pub async fn recv_async(&self) -> Result<std::time::Instant, crate::RecvError> {
+            self.core.recv_async().await
+        }
+
+        #[doc = concat!("The channel each ", $what, " is delivered on (Go's `C`), for `crossbeam_channel::select!`.")]
+        /// Pair it with [`Driver::shutdown_signal`](crate::Driver::shutdown_signal) if the driver
+        /// may shut down while you wait.
+        #[doc(alias = "C")]
+        pub fn receiver(&self) -> &crossbeam_channel::Receiver<std::time::Instant> {
+            self.core.receiver()
+        }
+
+        /// The driver this runs on.
+        pub fn driver(&self) -> &crate::Driver {
+            self.core.driver()
+        }
+    };
+}
+pub(crate) use channel_receive_methods;

@@ -1,13 +1,11 @@
 //! [`Ticker`]: Go's `time.Ticker` (TW-16, TW-17).
 
 use std::fmt;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::Receiver;
+use std::time::Duration;
 
 use super::driver::Driver;
 use super::receive::ChannelTimer;
-use crate::error::{Error, RecvError, RecvTimeoutError, TryRecvError};
+use crate::error::Error;
 
 /// Delivers the time every `period` on a one-slot channel.
 ///
@@ -60,52 +58,7 @@ impl Ticker {
         Ok(())
     }
 
-    /// Blocks until the next tick.
-    ///
-    /// # Errors
-    /// [`RecvError::Shutdown`] if the driver shuts down first.
-    pub fn recv(&self) -> Result<Instant, RecvError> {
-        self.core.recv()
-    }
-
-    /// Takes a waiting tick, if any.
-    ///
-    /// # Errors
-    /// [`TryRecvError::Empty`] or [`TryRecvError::Shutdown`].
-    pub fn try_recv(&self) -> Result<Instant, TryRecvError> {
-        self.core.try_recv()
-    }
-
-    /// Like [`recv`](Ticker::recv), giving up after `timeout` of real time.
-    ///
-    /// # Errors
-    /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Shutdown`].
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Instant, RecvTimeoutError> {
-        self.core.recv_timeout(timeout)
-    }
-
-    /// Waits asynchronously for the next tick.
-    ///
-    /// # Errors
-    /// [`RecvError::Shutdown`] if the driver shuts down first.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: a tick is never lost by dropping the future.
-    #[cfg(feature = "async")]
-    pub async fn recv_async(&self) -> Result<Instant, RecvError> {
-        self.core.recv_async().await
-    }
-
-    /// The channel ticks are delivered on (Go's `C`), for `crossbeam_channel::select!`.
-    #[doc(alias = "C")]
-    pub fn receiver(&self) -> &Receiver<Instant> {
-        self.core.receiver()
-    }
-
-    /// The driver this ticker runs on.
-    pub fn driver(&self) -> &Driver {
-        self.core.driver()
-    }
+    super::receive::channel_receive_methods!("tick");
 }
 
 impl Driver {

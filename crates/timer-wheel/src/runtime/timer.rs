@@ -1,13 +1,10 @@
 //! [`Timer`]: Go's `time.Timer` with the Go 1.23 guarantees (TW-12..TW-14, TW-17..TW-19).
 
 use std::fmt;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::Receiver;
+use std::time::Duration;
 
 use super::driver::Driver;
 use super::receive::ChannelTimer;
-use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// A one-shot timer that delivers the time it fired on a one-slot channel.
 ///
@@ -71,55 +68,7 @@ impl Timer {
         self.core.arm(delay, Duration::ZERO)
     }
 
-    /// Blocks until the timer fires and returns the time it fired.
-    ///
-    /// # Errors
-    /// [`RecvError::Shutdown`] if the driver shuts down first (never waits forever on a dead
-    /// driver).
-    pub fn recv(&self) -> Result<Instant, RecvError> {
-        self.core.recv()
-    }
-
-    /// Returns the value if the timer has fired and it was not taken yet.
-    ///
-    /// # Errors
-    /// [`TryRecvError::Empty`] if there is nothing to take, [`TryRecvError::Shutdown`] if the
-    /// driver is shut down.
-    pub fn try_recv(&self) -> Result<Instant, TryRecvError> {
-        self.core.try_recv()
-    }
-
-    /// Like [`recv`](Timer::recv), giving up after `timeout` of real time.
-    ///
-    /// # Errors
-    /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Shutdown`].
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Instant, RecvTimeoutError> {
-        self.core.recv_timeout(timeout)
-    }
-
-    /// Waits asynchronously until the timer fires.
-    ///
-    /// # Errors
-    /// [`RecvError::Shutdown`] if the driver shuts down first.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: dropping the future loses no value; it stays in the channel.
-    #[cfg(feature = "async")]
-    pub async fn recv_async(&self) -> Result<Instant, RecvError> {
-        self.core.recv_async().await
-    }
-
-    /// The channel the fire time is delivered on (Go's `C`), for `crossbeam_channel::select!`.
-    /// Pair it with [`Driver::shutdown_signal`] if the driver may shut down while you wait.
-    #[doc(alias = "C")]
-    pub fn receiver(&self) -> &Receiver<Instant> {
-        self.core.receiver()
-    }
-
-    /// The driver this timer runs on.
-    pub fn driver(&self) -> &Driver {
-        self.core.driver()
-    }
+    super::receive::channel_receive_methods!("firing");
 }
 
 impl Driver {

@@ -7,7 +7,7 @@
 //! <= 0.5x peak memory.
 //!
 //! Two parts: a summary table (medians of several rounds, allocation counts and peak heap from a
-//! counting allocator that is switched on only while counting), printed and written to
+//! counting allocator), printed and written to
 //! `target/bench-extra/delta_fifo.md`; then the criterion groups `delta_fifo/*`.
 #![allow(
     clippy::print_stdout,

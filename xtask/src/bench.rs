@@ -43,6 +43,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for round in 1..=rounds {
         eprintln!("==> bench round {round}/{rounds}");
         let _ = std::fs::remove_dir_all(&criterion_dir);
+        let _ = std::fs::remove_dir_all(crate::project_root().join("target").join("bench-extra"));
         let mut bench_args = vec!["bench", "-p", "benches", "--"];
         if let Some(f) = filter {
             bench_args.push(f);
@@ -56,7 +57,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let report = render(&samples, rounds);
+    let mut report = render(&samples, rounds);
+    // Tables the benches write themselves (memory, allocations, accuracy), from the last round.
+    let extra_dir = crate::project_root().join("target").join("bench-extra");
+    if let Ok(entries) = std::fs::read_dir(&extra_dir) {
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                report.push('\n');
+                report.push_str(&text);
+            }
+        }
+    }
     let path = crate::project_root().join("target").join("bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("{report}");

@@ -47,7 +47,7 @@ use crate::queue::{Queue, Shared, State};
 /// * [`cancel_after`](DelayingQueue::cancel_after) withdraws a waiting item.
 /// * Shutdown drops the waiting items at once (DL-10).
 ///
-/// Deadlines are rounded up to the driver's resolution (100 µs by default): an item is never
+/// Deadlines are rounded up to the driver's resolution (50 µs by default): an item is never
 /// added before its delay has passed on the queue's clock. Items due at the same tick are added in
 /// the order they were scheduled (DL-11).
 ///

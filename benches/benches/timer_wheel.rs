@@ -143,10 +143,6 @@ fn pairs(c: &mut Criterion) {
     const PAIRS: u64 = 20_000;
     let mut group = c.benchmark_group("timer_wheel/schedule_cancel_pairs");
     group.sample_size(10);
-    let driver = timer_wheel::Driver::builder()
-        .name("bench-driver")
-        .spawn()
-        .expect("driver");
     let tokio_mt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -170,8 +166,10 @@ fn pairs(c: &mut Criterion) {
                                         )]
                                         let start = Instant::now();
                                         for i in 0..PAIRS {
-                                            let timer = driver
-                                                .timer(Duration::from_millis(1_000 + i % 1000));
+                                            // The global driver, as `Timer::new` users get.
+                                            let timer = timer_wheel::Timer::new(
+                                                Duration::from_millis(1_000 + i % 1000),
+                                            );
                                             drop(timer); // stops it
                                         }
                                         start.elapsed()
@@ -232,7 +230,6 @@ fn pairs(c: &mut Criterion) {
         );
     }
     group.finish();
-    driver.shutdown();
 }
 
 criterion_group!(benches, wheel_ops, pairs);

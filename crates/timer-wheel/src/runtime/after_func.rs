@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::driver::Driver;
+use super::driver::{Driver, DriverRef};
 use super::entry::{Action, TimerShared};
 
 /// Runs `f` once after `delay` on the [global driver](Driver::global)'s callback thread.
@@ -32,7 +32,7 @@ pub fn after_func(delay: Duration, f: impl Fn() + Send + Sync + 'static) -> Afte
 /// Dropping the handle does not cancel the callback (as in Go, and like a detached task): call
 /// [`stop`](AfterFunc::stop) for that.
 pub struct AfterFunc {
-    driver: Driver,
+    driver: DriverRef,
     shared: Arc<TimerShared>,
 }
 
@@ -63,7 +63,7 @@ impl Driver {
         ));
         self.inner().arm(&shared, delay, 0);
         AfterFunc {
-            driver: self.clone(),
+            driver: self.to_ref(),
             shared,
         }
     }

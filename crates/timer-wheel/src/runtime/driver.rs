@@ -328,6 +328,36 @@ impl Driver {
     }
 }
 
+/// A driver as a timer holds it: the global one by `'static` reference, so creating and dropping
+/// timers on it touches no shared reference count (two threads doing so would contend on that
+/// one cache line); any other by a clone that keeps it alive.
+pub(crate) enum DriverRef {
+    Global(&'static Driver),
+    Owned(Driver),
+}
+
+impl std::ops::Deref for DriverRef {
+    type Target = Driver;
+
+    fn deref(&self) -> &Driver {
+        match self {
+            DriverRef::Global(driver) => driver,
+            DriverRef::Owned(driver) => driver,
+        }
+    }
+}
+
+impl Driver {
+    /// How a timer made on this driver holds it.
+    pub(crate) fn to_ref(&self) -> DriverRef {
+        if self.handle.global {
+            DriverRef::Global(Driver::global())
+        } else {
+            DriverRef::Owned(self.clone())
+        }
+    }
+}
+
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = self.inner();

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
 
-use super::driver::Driver;
+use super::driver::{Driver, DriverRef};
 use super::entry::{Action, TimerShared};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// A timer that delivers on a one-slot channel.
 pub(crate) struct ChannelTimer {
-    driver: Driver,
+    driver: DriverRef,
     shared: Arc<TimerShared>,
     rx: Receiver<Instant>,
 }
@@ -27,7 +27,7 @@ impl ChannelTimer {
         };
         ChannelTimer {
             shared: Arc::new(TimerShared::new(driver.pick_shard(), action)),
-            driver: driver.clone(),
+            driver: driver.to_ref(),
             rx,
         }
     }

@@ -1,4 +1,5 @@
-//! `cargo xtask bench [FILTER] [--quick] [--rounds N]`: runs the criterion benches and writes
+//! `cargo xtask bench [FILTER] [--quick] [--rounds N]`: runs the criterion benches (the bench
+//! targets whose name starts with FILTER, or all) and writes
 //! `target/bench-report.md` with, per group and input size, the median of every implementation
 //! and the ratio of flywheel's to each peer's.
 //!
@@ -44,10 +45,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         eprintln!("==> bench round {round}/{rounds}");
         let _ = std::fs::remove_dir_all(&criterion_dir);
         let _ = std::fs::remove_dir_all(crate::project_root().join("target").join("bench-extra"));
-        let mut bench_args = vec!["bench", "-p", "benches", "--"];
-        if let Some(f) = filter {
-            bench_args.push(f);
+        // FILTER picks bench targets by name prefix: `timer_wheel` runs `timer_wheel` and
+        // `timer_wheel_memory`.
+        let target = filter.map(|f| format!("{f}*"));
+        let mut bench_args = vec!["bench", "-p", "benches"];
+        if let Some(t) = &target {
+            bench_args.extend(["--bench", t.as_str()]);
         }
+        bench_args.push("--");
         if quick {
             bench_args.push("--quick");
         }

@@ -9,12 +9,13 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 use crate::builder::{self, DeviceBuilder, Mode};
 use crate::error::{Error, Result};
+use crate::gro::Protocols;
 use crate::link::Link;
 use crate::list;
 use crate::netns::{self, Netns};
@@ -35,6 +36,12 @@ pub(crate) struct Shared {
     stopped: AtomicBool,
     /// Written once by [`Shared::shutdown`], never read: readable forever after.
     stop: EventFd,
+    /// `gro::Protocols` that `send_batch_coalesced` coalesces.
+    coalescing: AtomicU8,
+    /// `gro::Protocols` whose super-packets the kernel refused (`EINVAL`).
+    refused: AtomicU8,
+    /// Test hook: this many coalesced writes fail with `EINVAL` before reaching the kernel.
+    inject_einval: AtomicU32,
 }
 
 impl Shared {
@@ -57,6 +64,9 @@ impl Shared {
             netns,
             stopped: AtomicBool::new(false),
             stop,
+            coalescing: AtomicU8::new(Protocols::ALL.bits()),
+            refused: AtomicU8::new(0),
+            inject_einval: AtomicU32::new(0),
         })
     }
 
@@ -73,6 +83,39 @@ impl Shared {
 
     pub(crate) fn stop_fd(&self) -> BorrowedFd<'_> {
         self.stop.as_fd()
+    }
+
+    pub(crate) fn coalescing(&self) -> Protocols {
+        Protocols::from_bits(self.coalescing.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_coalescing(&self, protocols: Protocols) {
+        self.coalescing.store(protocols.bits(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self) -> Protocols {
+        Protocols::from_bits(self.refused.load(Ordering::Relaxed))
+    }
+
+    /// Record that the kernel refused super-packets of `protocols`: stop coalescing them.
+    pub(crate) fn refuse(&self, protocols: Protocols) {
+        if protocols.is_empty() {
+            return;
+        }
+        self.refused.fetch_or(protocols.bits(), Ordering::Relaxed);
+        self.coalescing
+            .fetch_and(!protocols.bits(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn inject_einval(&self, writes: u32) {
+        self.inject_einval.store(writes, Ordering::Relaxed);
+    }
+
+    /// Whether the test hook claims this coalesced write (and counts it down).
+    pub(crate) fn take_injected_einval(&self) -> bool {
+        self.inject_einval
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub(crate) fn shutdown_error(&self) -> Error {

@@ -95,6 +95,16 @@ pub enum Error {
         /// The operation.
         op: &'static str,
     },
+    /// The operation does not apply to this device.
+    #[error("{op} on {name:?}: {reason}")]
+    Unsupported {
+        /// The interface name.
+        name: String,
+        /// The operation.
+        op: &'static str,
+        /// Why it does not apply.
+        reason: &'static str,
+    },
     /// A network namespace could not be opened or entered.
     #[error("network namespace {netns:?}: {op}")]
     Netns {
@@ -209,6 +219,7 @@ impl From<Error> for io::Error {
             Error::NotFound { .. } => io::ErrorKind::NotFound,
             Error::Shutdown { .. } => io::ErrorKind::BrokenPipe,
             Error::Busy { .. } => io::ErrorKind::ResourceBusy,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::Os { source, .. }
             | Error::Netlink { source, .. }
             | Error::Netns { source, .. }

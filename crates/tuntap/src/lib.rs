@@ -27,8 +27,41 @@
 //!   txqueuelen, routes, move to a namespace) and [`LinkEvents`].
 //! - Packet I/O on [`Queue`] (a [`Device`] derefs to its first queue): `recv`/`send`,
 //!   vectored and batched variants, prompt [`Device::shutdown`].
-//! - Offloads: [`VnetHdr`], [`Offload`] (`TUNSETOFFLOAD`) and [`gso`] to split super-packets.
+//! - Offloads: [`VnetHdr`], [`Offload`] (`TUNSETOFFLOAD`), [`gso`] to split super-packets
+//!   read from the kernel, and [`gro`] with [`Queue::send_batch_coalesced`] to write them.
 //! - [`Dialer`] with Go-style control hooks, [`bind_to_device`] and [`mark_control`].
+//!
+//! # The offload write path
+//!
+//! A program that forwards many small packets into the kernel (a VPN writing decrypted
+//! traffic, a userspace TCP/IP stack) pays one system call per packet with
+//! [`Queue::send_batch`]. [`Queue::send_batch_coalesced`] (and `send_batch_coalesced_async`)
+//! takes the same batch of IP packets and, on a `vnet_hdr` device, merges each run of
+//! segments of one TCP or UDP flow into a single GSO super-packet, GRO-style: the kernel
+//! takes up to 64 KiB in one write and either delivers it to the local socket whole or
+//! segments it again on the way out.
+//!
+//! - What merges is strict: consecutive sequence numbers, equal IP and TCP headers apart
+//!   from lengths, IDs and checksums, `PSH` only on the last segment, no `SYN`/`FIN`/`RST`/
+//!   `URG`/`CWR`, equal segment sizes except a shorter last one, verified checksums. The rule
+//!   is that [`gso::split`] of a super-packet gives back exactly the packets that went in;
+//!   the details are in [`gro`]. Everything else is written unchanged with a plain
+//!   [`VnetHdr::NONE`]. Each flow keeps its order; different flows may be reordered.
+//! - Limits: at most 64 KiB of IP packet ([`gro::MAX_LEN`]) and
+//!   [`gro::DEFAULT_MAX_SEGMENTS`] segments per super-packet. TCP over IPv4 and IPv6 work on
+//!   every kernel with `vnet_hdr`; UDP (`UDP_L4`) needs Linux 6.2.
+//! - Fallback: when the kernel answers a super-packet with `EINVAL` (Linux 6.6.44 did for
+//!   some `UDP_L4` writes), its original packets are written one by one, and when they go
+//!   through, that protocol (TCP4, TCP6 or UDP) stops being coalesced on the device.
+//!   [`Queue::coalescing`] and [`Queue::coalescing_refused`] tell which protocols are on and
+//!   which were refused; [`Queue::set_coalescing`] chooses. The device's offload mask
+//!   ([`Device::set_offload`]) is left as it is: it governs what the kernel *sends*.
+//! - Without `vnet_hdr`, or for a protocol that is off, every packet is written on its own,
+//!   exactly as [`Queue::send_batch`] would; a TAP device is refused
+//!   ([`Error::Unsupported`]), as its frames are not IP packets.
+//! - Cost: one pass over each merged packet to verify its checksum, one copy of it into the
+//!   super-packet; buffers are kept per queue, so steady batches allocate nothing. Use
+//!   [`gro::Batch`] directly to plan frames and write them yourself.
 //!
 //! # Sync and async naming
 //!
@@ -43,10 +76,12 @@
 
 mod builder;
 mod checksum;
+mod coalesce;
 mod device;
 mod dialer;
 mod error;
 mod features;
+pub mod gro;
 pub mod gso;
 mod link;
 mod list;
@@ -57,6 +92,10 @@ mod queue;
 mod queue_async;
 #[doc(hidden)]
 pub mod sys;
+/// The packet builder of the integration tests, shared with the unit tests.
+#[cfg(test)]
+#[path = "../tests/common/packets.rs"]
+mod test_packets;
 pub mod vnet;
 
 pub use builder::{DeviceBuilder, Mode, Principal};

@@ -9,13 +9,16 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::builder::Mode;
+use crate::coalesce::{self, Outcome, Prefix};
 use crate::device::Shared;
 use crate::error::{Error, Result};
+use crate::gro::{Batch, Config, Protocols};
 use crate::sys;
 
 /// One queue (file descriptor) of a TUN/TAP device.
@@ -27,6 +30,8 @@ use crate::sys;
 pub struct Queue {
     fd: OwnedFd,
     shared: Arc<Shared>,
+    /// Buffers of `send_batch_coalesced`, taken out for the length of a call.
+    gro: Mutex<Batch>,
     #[cfg(feature = "async")]
     async_io: std::sync::OnceLock<crate::queue_async::AsyncIo>,
 }
@@ -36,6 +41,7 @@ impl Queue {
         Ok(Queue {
             fd,
             shared,
+            gro: Mutex::new(Batch::new()),
             #[cfg(feature = "async")]
             async_io: std::sync::OnceLock::new(),
         })
@@ -183,6 +189,119 @@ impl Queue {
         Ok(packets.len())
     }
 
+    /// Send a batch of IP packets, coalescing runs of TCP/UDP segments of one flow into GSO
+    /// super-packets (the offload write path); returns how many input packets were sent.
+    ///
+    /// `packets` are bare IP packets, without `tun_pi` or `virtio_net_hdr`: this method adds
+    /// the prefixes the device takes. On a `vnet_hdr` device, [`gro`](crate::gro) plans the
+    /// frames: each run of segments that can merge is written as one super-packet with a
+    /// `TCPV4`, `TCPV6` or `UDP_L4` header and a partial checksum, so the kernel takes up to
+    /// 64 KiB in one system call; every other packet is written unchanged with a plain header.
+    /// Without `vnet_hdr`, every packet is written on its own, as [`send_batch`](Self::send_batch)
+    /// does.
+    ///
+    /// Packets of one flow stay in order; packets of different flows may be reordered, as
+    /// GRO does. The buffers are kept in the queue between calls, so a steady stream of
+    /// batches does not allocate.
+    ///
+    /// # Fallback
+    ///
+    /// When the kernel refuses a super-packet with `EINVAL` (Linux 6.6.44 did so for some
+    /// `UDP_L4` writes; kernels before 6.2 have no `UDP_L4` at all), its original packets are
+    /// written one by one instead, and, if they go through, the protocol (TCP4, TCP6 or UDP)
+    /// is no longer coalesced on this device: see [`coalescing`](Self::coalescing) and
+    /// [`coalescing_refused`](Self::coalescing_refused). The device's offload mask
+    /// ([`Device::set_offload`](crate::Device::set_offload)) is not touched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] on a TAP device (its frames are Ethernet, not IP); otherwise as
+    /// [`send`](Self::send) for the first write. An error after some packets were sent ends
+    /// the batch early and their count is returned instead; as packets of different flows may
+    /// be reordered, those are not always a prefix of `packets`.
+    pub fn send_batch_coalesced(&self, packets: &[&[u8]]) -> Result<usize> {
+        let (prefix, config) = self.coalesce_setup("send_batch_coalesced")?;
+        let mut batch = self.take_gro_batch();
+        let plan = batch.coalesce(packets, &config);
+        let out = coalesce::now(coalesce::drive(&plan, packets, prefix, Blocking(self)));
+        self.put_gro_batch(batch);
+        self.finish_coalesced(out)
+    }
+
+    /// The protocols [`send_batch_coalesced`](Self::send_batch_coalesced) coalesces on this
+    /// device: all of [`Protocols::ALL`] at first, less those the kernel refused and those
+    /// turned off with [`set_coalescing`](Self::set_coalescing).
+    pub fn coalescing(&self) -> Protocols {
+        self.shared.coalescing()
+    }
+
+    /// Choose the protocols to coalesce on this device (every queue), e.g.
+    /// [`Protocols::NONE`] to write every packet on its own, or [`Protocols::ALL`] to try again
+    /// after a refusal.
+    pub fn set_coalescing(&self, protocols: Protocols) {
+        self.shared.set_coalescing(protocols);
+    }
+
+    /// The protocols whose super-packets the kernel refused with `EINVAL` on this device (the
+    /// fallback's record; it is never cleared).
+    pub fn coalescing_refused(&self) -> Protocols {
+        self.shared.refused()
+    }
+
+    /// Test hook: the next `writes` super-packet writes on this device fail with `EINVAL`
+    /// before reaching the kernel, as a kernel without the offload would answer. Not part of
+    /// the API.
+    #[doc(hidden)]
+    pub fn inject_coalesced_einval(&self, writes: u32) {
+        self.shared.inject_einval(writes);
+    }
+
+    /// The prefixes and the coalescing configuration for this device.
+    pub(crate) fn coalesce_setup(&self, op: &'static str) -> Result<(Prefix, Config)> {
+        if self.shared.mode == Mode::Tap {
+            return Err(Error::Unsupported {
+                name: self.shared.name.clone(),
+                op,
+                reason: "coalescing takes IP packets, a TAP device Ethernet frames",
+            });
+        }
+        self.check_open()?;
+        let vnet = self.shared.vnet_hdr;
+        let protocols = if vnet {
+            self.shared.coalescing()
+        } else {
+            Protocols::NONE
+        };
+        let prefix = Prefix {
+            pi: self.shared.pi,
+            vnet,
+        };
+        Ok((prefix, Config::default().protocols(protocols)))
+    }
+
+    /// Take the queue's coalescing buffers (fresh ones if another call holds them).
+    pub(crate) fn take_gro_batch(&self) -> Batch {
+        std::mem::take(&mut *self.gro.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Give the buffers back for the next call.
+    pub(crate) fn put_gro_batch(&self, batch: Batch) {
+        *self.gro.lock().unwrap_or_else(|e| e.into_inner()) = batch;
+    }
+
+    pub(crate) fn check_injected_einval(&self, coalesced: bool) -> Result<()> {
+        if coalesced && self.shared.take_injected_einval() {
+            return Err(self.error("writev", Errno::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// Record the protocols refused and turn the outcome into the result.
+    pub(crate) fn finish_coalesced(&self, out: Outcome) -> Result<usize> {
+        self.shared.refuse(out.refused);
+        out.into_result()
+    }
+
     /// Re-enable a detached queue of a multi-queue device (`TUNSETQUEUE`, `IFF_ATTACH_QUEUE`).
     ///
     /// # Errors
@@ -255,6 +374,17 @@ impl Queue {
             return Err(self.shared.shutdown_error());
         }
         Ok(())
+    }
+}
+
+/// The blocking writer of [`Queue::send_batch_coalesced`]: it waits in `poll(2)`, never
+/// suspends.
+struct Blocking<'q>(&'q Queue);
+
+impl coalesce::Writer for Blocking<'_> {
+    async fn write(&mut self, bufs: &[IoSlice<'_>], coalesced: bool) -> Result<usize> {
+        self.0.check_injected_einval(coalesced)?;
+        self.0.send_vectored(bufs)
     }
 }
 

@@ -2,6 +2,8 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 #![allow(unreachable_pub, reason = "a test helper module")]
 
+pub mod packets;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,126 @@
+//! client-go's informer core for Rust, independent of any API client: the indexed cache
+//! ([`Indexer`], [`Lister`]), event handlers ([`ResourceEventHandler`], [`handler_fn`]), the
+//! per-handler fan-out ([`SharedProcessor`]), delta processing ([`process_deltas`]) between a
+//! [`DeltaFifo`](delta_fifo::DeltaFifo) and the handlers, the [`ListerWatcher`] interface a
+//! reflector lists and watches through, and the reflector's [`Backoff`]. Rules cited as
+//! `IX-n`, `SI-n`, `RF-n` are those of the flywheel client-go spec (sections 3 to 5).
+//!
+//! Objects are any [`Resource`] (a [`delta_fifo::Object`] with a resourceVersion), held as
+//! `Arc<K>` and never cloned per handler. A kube adapter plugs in by implementing [`Resource`]
+//! and [`ListerWatcher`].
+//!
+//! # Example: an informer without a reflector
+//!
+//! What a reflector would do (list, then watch events) is done by hand on the FIFO here.
+//!
+//! ```
+//! use std::sync::{Arc, mpsc};
+//! use std::time::Duration;
+//! use delta_fifo::Object;
+//! use informer::{
+//!     Indexer, Lister, Resource, SharedProcessor, handler_fn, informer_fifo, pop_and_process,
+//! };
+//! use timer_wheel::FakeClock;
+//!
+//! struct Pod {
+//!     ns: &'static str,
+//!     name: &'static str,
+//!     rv: &'static str,
+//! }
+//! impl Object for Pod {
+//!     fn namespace(&self) -> Option<&str> {
+//!         Some(self.ns)
+//!     }
+//!     fn name(&self) -> Option<&str> {
+//!         Some(self.name)
+//!     }
+//! }
+//! impl Resource for Pod {
+//!     fn resource_version(&self) -> Option<&str> {
+//!         Some(self.rv)
+//!     }
+//! }
+//!
+//! let cache = Arc::new(Indexer::new());
+//! let fifo = informer_fifo(Arc::clone(&cache), None, true);
+//! let processor = SharedProcessor::new(Arc::clone(&cache), Arc::new(FakeClock::new()), Duration::ZERO);
+//!
+//! let (tx, rx) = mpsc::channel();
+//! let registration = processor
+//!     .add_event_handler(
+//!         handler_fn()
+//!             .on_add({
+//!                 let tx = tx.clone();
+//!                 move |p: &Arc<Pod>, initial| tx.send(format!("add {} {initial}", p.name)).unwrap()
+//!             })
+//!             .on_update(move |_old, new: &Arc<Pod>| tx.send(format!("update {}", new.rv)).unwrap()),
+//!     )
+//!     .unwrap();
+//! processor.start();
+//!
+//! fifo.replace([Pod { ns: "default", name: "web", rv: "1" }], "1")?;
+//! fifo.update(Pod { ns: "default", name: "web", rv: "2" })?;
+//! while !fifo.is_empty() {
+//!     pop_and_process(&fifo, &processor).unwrap()?;
+//! }
+//! assert_eq!(rx.recv().unwrap(), "add web true");
+//! assert_eq!(rx.recv().unwrap(), "update 2");
+//! assert!(registration.synced());
+//! let lister = Lister::new(cache);
+//! assert_eq!(lister.namespace("default").get("web").unwrap().rv, "2");
+//! processor.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! None yet. Handlers run on listener threads; [`HandlerRegistration::synced_async`] and
+//! [`ListerWatcher`] are executor-agnostic futures.
+//!
+//! # Deviations from client-go
+//!
+//! * An index function error refuses the write with a typed error, nothing changed (IX-8).
+//! * An update is a "sync" only when both versions are present and equal; a transform that
+//!   blanks the resourceVersion is refused ([`informer_transform`]).
+//! * Per-handler pending gauge and optional bounded buffers ([`BufferPolicy`]); handler
+//!   panics are caught and counted.
+//! * Processing errors are reported ([`run_process_loop`]), not silently dropped (SI-3).
+//! * A relisted object whose version equals the cached one keeps the cached `Arc`.
+//!
+//! # Not done yet (issue 7)
+//!
+//! The reflector side stops at the [`ListerWatcher`] interface, its status classification
+//! and the [`Backoff`]: the reflector run loop (RF-1, RF-3..RF-18), the in-memory fake
+//! lister-watcher, the `SharedIndexInformer` that wires reflector, FIFO and processor
+//! together, and the kube `ListerWatcher` implementation come next.
+#![forbid(unsafe_code)]
+
+mod backoff;
+mod error;
+mod handler;
+mod index;
+mod indexer;
+mod listener;
+mod lister;
+mod lister_watcher;
+mod object;
+mod process_deltas;
+mod processor;
+
+pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};
+pub use delta_fifo::DeletedObject;
+pub use error::{ApiError, BoxError, HandlerError, IndexerError};
+pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
+pub use index::{IndexFn, NAMESPACE_INDEX};
+pub use indexer::{Indexer, IndexerBuilder};
+pub use listener::BufferPolicy;
+pub use lister::{Lister, NamespaceLister};
+pub use lister_watcher::{
+    ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
+};
+pub use object::Resource;
+pub use process_deltas::{
+    Transform, informer_fifo, informer_transform, pop_and_process, process_deltas,
+    run_process_loop, strip_managed_fields,
+};
+pub use processor::{HandlerOptions, HandlerRegistration, MIN_RESYNC_PERIOD, SharedProcessor};

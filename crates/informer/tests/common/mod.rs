@@ -1,0 +1,78 @@
+//! Shared test fixtures: a small pod-like object.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::sync::Arc;
+
+use delta_fifo::Object;
+use informer::{IndexFn, Resource};
+
+/// A pod-like object: namespace, name, resourceVersion, a node, and optional managed fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub ns: String,
+    pub name: String,
+    pub rv: String,
+    pub node: String,
+    pub managed: Option<String>,
+}
+
+impl Object for Pod {
+    fn namespace(&self) -> Option<&str> {
+        Some(&self.ns)
+    }
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+}
+
+impl Resource for Pod {
+    fn resource_version(&self) -> Option<&str> {
+        Some(&self.rv)
+    }
+    fn without_managed_fields(&self) -> Option<Self> {
+        self.managed.as_ref().map(|_| Self {
+            managed: None,
+            ..self.clone()
+        })
+    }
+}
+
+pub fn pod(ns: &str, name: &str, rv: &str) -> Pod {
+    Pod {
+        ns: ns.into(),
+        name: name.into(),
+        rv: rv.into(),
+        node: String::new(),
+        managed: None,
+    }
+}
+
+pub fn pod_on(ns: &str, name: &str, rv: &str, node: &str) -> Pod {
+    Pod {
+        node: node.into(),
+        ..pod(ns, name, rv)
+    }
+}
+
+/// Index by node; `""` node ⇒ no value; `"a,b"` ⇒ two values; `"!"` ⇒ the index fn fails.
+pub fn by_node() -> IndexFn<Pod> {
+    IndexFn::new(|p: &Pod| {
+        if p.node == "!" {
+            return Err("bad node".to_owned());
+        }
+        Ok(p.node
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect())
+    })
+}
+
+pub fn keys_of(objs: &[Arc<Pod>]) -> Vec<String> {
+    let mut keys: Vec<_> = objs
+        .iter()
+        .map(|p| format!("{}/{}", p.ns, p.name))
+        .collect();
+    keys.sort();
+    keys
+}

@@ -161,6 +161,13 @@ impl Queue {
             return Ok(0);
         };
         lens[0] = self.recv(first.as_mut())?;
+        Ok(self.take_waiting(rest, lens))
+    }
+
+    /// The rest of a batch after its first packet: takes what is already waiting into `rest`,
+    /// lengths into `lens[1..]`, and returns the batch's count (the first one included). An
+    /// error ends the batch early; the caller has its first packet.
+    pub(crate) fn take_waiting<B: AsMut<[u8]>>(&self, rest: &mut [B], lens: &mut [usize]) -> usize {
         let mut count = 1;
         for buf in rest {
             match self.try_recv(buf.as_mut()) {
@@ -171,7 +178,7 @@ impl Queue {
                 Ok(None) | Err(_) => break,
             }
         }
-        Ok(count)
+        count
     }
 
     /// Send every packet of `packets`, in order; returns how many were sent.

@@ -176,17 +176,7 @@ impl Queue {
             return Ok(0);
         };
         lens[0] = self.recv_async(first.as_mut()).await?;
-        let mut count = 1;
-        for buf in rest {
-            match self.try_recv(buf.as_mut()) {
-                Ok(Some(n)) => {
-                    lens[count] = n;
-                    count += 1;
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        Ok(count)
+        Ok(self.take_waiting(rest, lens))
     }
 
     /// Wait until shut down (an error) or ready for `interest` (a guard).

@@ -1,0 +1,43 @@
+//! Errors of the library API (starting the server, building its client). Errors answered to HTTP
+//! clients are [`ApiError`](crate::ApiError)s instead.
+
+use std::net::SocketAddr;
+
+/// An error starting or controlling a [`FakeApiServer`](crate::FakeApiServer).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `kube::Client` for the server could not be built.
+    #[error("cannot build a kube client for {url}")]
+    Client {
+        /// The server URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing a kubeconfig file failed.
+    #[error("cannot write kubeconfig {path}")]
+    Kubeconfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A resource definition was refused.
+    #[error("invalid resource definition: {0}")]
+    InvalidResource(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

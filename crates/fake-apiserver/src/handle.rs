@@ -1,0 +1,387 @@
+//! Starting a server ([`Builder`]) and controlling it ([`ServerHandle`]).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::faults::{FaultState, Faults};
+use crate::resources::{Registry, ResourceDef, ResourceKey};
+use crate::server::{self, Shared};
+use crate::status::ApiError;
+use crate::store::Store;
+
+/// Events kept for watches by default: a watch may start up to this many writes in the past.
+pub const DEFAULT_HISTORY: usize = 100_000;
+/// Bookmark period by default: short, so tests see bookmarks quickly (a real server sends one
+/// about every minute).
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+/// Largest request body by default (the real server's limit is 3 MiB too).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Namespaces that exist from the start, as in a fresh cluster.
+const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Entry point: `FakeApiServer::builder()`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FakeApiServer;
+
+impl FakeApiServer {
+    /// A builder with the defaults: `127.0.0.1:0`, built-in resources, initial namespaces.
+    pub fn builder() -> Builder {
+        Builder {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            history: DEFAULT_HISTORY,
+            bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            resources: ResourceDef::builtins(),
+            namespaces: true,
+        }
+    }
+}
+
+/// Configures and starts a server.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), fake_apiserver::Error> {
+/// use std::time::Duration;
+/// use fake_apiserver::FakeApiServer;
+///
+/// let server = FakeApiServer::builder()
+///     .history(1_000)
+///     .bookmark_interval(Duration::from_millis(200))
+///     .start()
+///     .await?;
+/// assert!(server.url().starts_with("http://127.0.0.1:"));
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    addr: SocketAddr,
+    history: usize,
+    bookmark_interval: Duration,
+    max_body_bytes: usize,
+    resources: Vec<ResourceDef>,
+    namespaces: bool,
+}
+
+impl Builder {
+    /// Listen on `addr` instead of `127.0.0.1:0`. Only loopback is used unless you ask here:
+    /// the server has no authentication at all.
+    #[must_use]
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Listen on this port of 127.0.0.1 (0: any free port).
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        self
+    }
+
+    /// Number of events kept for watches (at least 1).
+    #[must_use]
+    pub fn history(mut self, events: usize) -> Self {
+        self.history = events.max(1);
+        self
+    }
+
+    /// Period of BOOKMARK events on watches that allow them.
+    #[must_use]
+    pub fn bookmark_interval(mut self, period: Duration) -> Self {
+        self.bookmark_interval = period.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Largest accepted request body; larger ones get 413.
+    #[must_use]
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Serve one more resource from the start.
+    #[must_use]
+    pub fn resource(mut self, def: ResourceDef) -> Self {
+        self.resources.push(def);
+        self
+    }
+
+    /// Whether `default`, `kube-system`, `kube-public` and `kube-node-lease` exist at start
+    /// (default: yes).
+    #[must_use]
+    pub fn initial_namespaces(mut self, yes: bool) -> Self {
+        self.namespaces = yes;
+        self
+    }
+
+    /// Bind, spawn the server on the current tokio runtime and build a client for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Bind`] when the address cannot be bound, [`Error::Client`] when the client
+    /// cannot be built, [`Error::InvalidResource`] for a bad resource definition.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling drops the listener; nothing keeps running.
+    pub async fn start(self) -> Result<ServerHandle> {
+        for def in &self.resources {
+            check_def(def)?;
+        }
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "fake-apiserver listens on a non-loopback address: it has no authentication");
+        }
+        let store = Arc::new(Store::new(self.history, 0));
+        let faults = Arc::new(FaultState::new(Arc::clone(&store)));
+        let shared = Arc::new(Shared {
+            store: Arc::clone(&store),
+            registry: RwLock::new(Registry::with(self.resources)),
+            faults: Arc::clone(&faults),
+            bookmark_interval: self.bookmark_interval,
+            max_body_bytes: self.max_body_bytes,
+            address: addr.to_string(),
+        });
+        if self.namespaces {
+            let ns_def = ResourceDef::builtins()
+                .into_iter()
+                .find(|d| d.plural == "namespaces");
+            for name in INITIAL_NAMESPACES {
+                if let Some(def) = &ns_def {
+                    let _ =
+                        store.create(def, "", serde_json::json!({ "metadata": { "name": name } }));
+                }
+            }
+        }
+        let url = format!("http://{addr}");
+        let mut config = kube::Config::new(
+            url.parse()
+                .map_err(|_| Error::InvalidResource(format!("bad url {url}")))?,
+        );
+        // kube retries 429/503/504 by itself (up to 15 times, backing off to minutes): tests must
+        // see injected faults as they are, so this client does not.
+        config.default_retry = false;
+        let client = kube::Client::try_from(config).map_err(|source| Error::Client {
+            url: url.clone(),
+            source,
+        })?;
+
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let router = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(%error, "fake-apiserver stopped");
+            }
+        });
+        tracing::info!(%url, "fake-apiserver listening");
+        Ok(ServerHandle {
+            url,
+            addr,
+            client,
+            shared,
+            faults: Faults { state: faults },
+            stop: stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+fn check_def(def: &ResourceDef) -> Result<()> {
+    let ok = |s: &str| crate::meta::validate_label(s).is_ok();
+    if !ok(&def.plural)
+        || !ok(&def.version)
+        || def.kind.is_empty()
+        || !(def.group.is_empty() || crate::meta::validate_subdomain(&def.group).is_ok())
+    {
+        return Err(Error::InvalidResource(format!(
+            "{}/{} {}: group must be empty or a DNS subdomain, version and plural DNS labels, kind non-empty",
+            def.group, def.version, def.plural
+        )));
+    }
+    Ok(())
+}
+
+/// A running server. Dropping it stops the server too (without waiting); prefer
+/// [`ServerHandle::shutdown`].
+pub struct ServerHandle {
+    url: String,
+    addr: SocketAddr,
+    client: kube::Client,
+    shared: Arc<Shared>,
+    faults: Faults,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A `kube::Client` for this server (clones share one connection pool).
+    ///
+    /// Its built-in retry of 429/503/504 is off, so callers see every injected fault; build a
+    /// client from [`Self::url`] to get kube's defaults.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The fault-injection control handle.
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+
+    /// The newest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.current_rv()
+    }
+
+    /// The oldest resourceVersion a watch may start from.
+    pub fn history_floor(&self) -> u64 {
+        self.shared.store.floor()
+    }
+
+    /// Number of events kept for watches.
+    pub fn history_len(&self) -> usize {
+        self.shared.store.history_len()
+    }
+
+    /// Number of stored objects of all resources.
+    pub fn object_count(&self) -> usize {
+        self.shared.store.len()
+    }
+
+    /// Serve one more resource (or replace the definition with the same group, version and
+    /// plural). Objects already stored for it are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidResource`] when names are not valid DNS labels/subdomains.
+    pub fn register(&self, def: ResourceDef) -> Result<()> {
+        check_def(&def)?;
+        self.shared.registry.write().insert(def);
+        Ok(())
+    }
+
+    /// Stop serving a resource (its objects stay stored, unreachable). Returns whether it existed.
+    pub fn unregister(&self, group: &str, version: &str, plural: &str) -> bool {
+        let key = ResourceKey {
+            group: group.into(),
+            version: version.into(),
+            plural: plural.into(),
+        };
+        self.shared.registry.write().remove(&key).is_some()
+    }
+
+    /// Create an object directly, without HTTP: the same checks and server-set fields as a POST
+    /// (seeding large fixtures is much faster this way). `namespace` is ignored for
+    /// cluster-scoped resources.
+    ///
+    /// # Errors
+    ///
+    /// The [`ApiError`] a POST would have answered (unknown resource: 404).
+    pub fn create(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: &str,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        let def = self
+            .shared
+            .registry
+            .read()
+            .find(group, version, plural)
+            .cloned()
+            .ok_or_else(|| ApiError::no_route(plural))?;
+        let ns = if def.namespaced() { namespace } else { "" };
+        Ok(self.shared.store.create(&def, ns, object)?.value())
+    }
+
+    /// A kubeconfig (YAML) pointing at this server, context `fake-apiserver`, no credentials.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake-apiserver\n  cluster:\n    server: {url}\n\
+             contexts:\n- name: fake-apiserver\n  context:\n    cluster: fake-apiserver\n    user: fake-apiserver\n    namespace: default\n\
+             current-context: fake-apiserver\nusers:\n- name: fake-apiserver\n  user: {{}}\npreferences: {{}}\n",
+            url = self.url
+        )
+    }
+
+    /// Write [`Self::kubeconfig`] to `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kubeconfig`] when the file cannot be written.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.kubeconfig()).map_err(|source| Error::Kubeconfig {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Close every watch, stop accepting connections and wait for the server task to end.
+    ///
+    /// # Cancel safety
+    ///
+    /// The server is told to stop before the first await; cancelling only skips the wait.
+    pub async fn shutdown(mut self) {
+        self.shared.faults.close_watches(None);
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shared.faults.close_watches(None);
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,0 +1,71 @@
+//! An in-process, loopback-only, Kubernetes-compatible HTTP API server for tests, demos and
+//! benches.
+//!
+//! It speaks the Kubernetes REST API (JSON) for the built-in core/v1 pods, configmaps, secrets,
+//! services, namespaces, nodes, events and apps/v1 deployments, and for any resource registered at
+//! runtime, with the semantics informers depend on: one global, monotonically increasing
+//! resourceVersion; optimistic concurrency; list pagination and resourceVersion rules; watches
+//! from a resourceVersion with a bounded history (410 Gone beyond it), bookmarks, timeouts and
+//! streaming lists (`sendInitialEvents`); every error a `metav1.Status`. A [`Faults`] handle
+//! injects failures, latency, closed or hung watches and compaction.
+//!
+//! It listens on `127.0.0.1` unless told otherwise and has no authentication.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use fake_apiserver::FakeApiServer;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube::api::{Api, ListParams, PostParams};
+//!
+//! let server = FakeApiServer::builder().start().await?;
+//! let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("settings".into());
+//! let created = api.create(&PostParams::default(), &cm).await?;
+//! assert!(created.metadata.uid.is_some());
+//! assert_eq!(api.list(&ListParams::default()).await?.items.len(), 1);
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! No optional features: the server needs tokio, axum and kube's client, always.
+//!
+//! # What is simplified
+//!
+//! * Strategic merge patch is applied as a JSON merge patch; server-side apply answers 415.
+//! * Deleting a namespace deletes everything in it at once, finalizers included; pods have no
+//!   graceful deletion period.
+//! * `status` in a create body is kept (handy for seeding), unlike the real server for some types.
+//! * `kubectl get` gets a two-column table (name, age) for every resource.
+#![forbid(unsafe_code)]
+
+mod discovery;
+mod error;
+mod faults;
+mod handle;
+mod history;
+mod list;
+mod meta;
+mod patch;
+mod resources;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod table;
+mod watch;
+
+pub use error::{Error, Result};
+pub use faults::{FaultRule, Faults, Verb};
+pub use handle::{
+    Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HISTORY, DEFAULT_MAX_BODY_BYTES, FakeApiServer,
+    ServerHandle,
+};
+pub use resources::{NameRule, ResourceDef, Scope};
+pub use status::ApiError;

@@ -1,0 +1,244 @@
+//! JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
+//!
+//! Strategic merge patch is served as a JSON merge patch: the two agree except for lists whose
+//! items carry a merge key (containers, ports, ...), which a merge patch replaces as a whole.
+
+use serde_json::{Map, Value};
+
+/// Apply an RFC 7386 merge patch to `target` in place.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let Value::Object(map) = target else { return };
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(key);
+        } else {
+            merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+/// Apply an RFC 6902 JSON patch (`[{"op": ..., "path": ...}, ...]`). Operations apply in order on a
+/// copy; on any error `target` is left untouched.
+pub(crate) fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
+    let ops = patch
+        .as_array()
+        .ok_or("a JSON patch must be an array of operations")?;
+    let mut doc = target.clone();
+    for (i, op) in ops.iter().enumerate() {
+        apply_op(&mut doc, op).map_err(|e| format!("JSON patch operation {i}: {e}"))?;
+    }
+    *target = doc;
+    Ok(())
+}
+
+fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+    let name = op
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or("missing \"op\"")?;
+    let path = op
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("missing \"path\"")?;
+    let value = || {
+        op.get("value")
+            .cloned()
+            .ok_or_else(|| format!("{name} needs a \"value\""))
+    };
+    let from = || {
+        op.get("from")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{name} needs a \"from\""))
+    };
+    match name {
+        "add" => add(doc, path, value()?),
+        "remove" => remove(doc, path).map(drop),
+        "replace" => {
+            let slot = pointer_mut(doc, path)?;
+            *slot = value()?;
+            Ok(())
+        }
+        "move" => {
+            let from = from()?;
+            if path.starts_with(from) && path[from.len()..].starts_with('/') {
+                return Err(format!("cannot move {from:?} into its own child {path:?}"));
+            }
+            let moved = remove(doc, from)?;
+            add(doc, path, moved)
+        }
+        "copy" => {
+            let copied = pointer_mut(doc, from()?)?.clone();
+            add(doc, path, copied)
+        }
+        "test" => {
+            let actual = pointer_mut(doc, path)?;
+            if *actual == value()? {
+                Ok(())
+            } else {
+                Err(format!("test failed at {path:?}"))
+            }
+        }
+        other => Err(format!("unknown operation {other:?}")),
+    }
+}
+
+/// Split a JSON pointer into unescaped tokens.
+fn tokens(path: &str) -> Result<Vec<String>, String> {
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| format!("path {path:?} must start with '/'"))?;
+    Ok(rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
+fn pointer_mut<'a>(doc: &'a mut Value, path: &str) -> Result<&'a mut Value, String> {
+    let mut cur = doc;
+    for token in tokens(path)? {
+        cur = match cur {
+            Value::Object(map) => map
+                .get_mut(&token)
+                .ok_or_else(|| format!("path {path:?} does not exist"))?,
+            Value::Array(items) => {
+                let i = index(&token, items.len())?;
+                items
+                    .get_mut(i)
+                    .ok_or_else(|| format!("index {token} out of range in {path:?}"))?
+            }
+            _ => return Err(format!("path {path:?} does not exist")),
+        };
+    }
+    Ok(cur)
+}
+
+fn parent_and_last(path: &str) -> Result<(String, String), String> {
+    let toks = tokens(path)?;
+    let Some(pos) = path.rfind('/') else {
+        return Err("the whole document cannot be the target".to_owned());
+    };
+    let last = toks.last().cloned().unwrap_or_default();
+    Ok((path[..pos].to_owned(), last))
+}
+
+fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *doc = value;
+        return Ok(());
+    }
+    let (parent, last) = parent_and_last(path)?;
+    match pointer_mut(doc, &parent)? {
+        Value::Object(map) => {
+            map.insert(last, value);
+            Ok(())
+        }
+        Value::Array(items) => {
+            let i = if last == "-" {
+                items.len()
+            } else {
+                index(&last, items.len() + 1)?
+            };
+            items.insert(i, value);
+            Ok(())
+        }
+        _ => Err(format!("parent of {path:?} is not an object or array")),
+    }
+}
+
+fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
+    let (parent, last) = parent_and_last(path)?;
+    match pointer_mut(doc, &parent)? {
+        Value::Object(map) => map
+            .remove(&last)
+            .ok_or_else(|| format!("path {path:?} does not exist")),
+        Value::Array(items) => {
+            let i = index(&last, items.len())?;
+            Ok(items.remove(i))
+        }
+        _ => Err(format!("path {path:?} does not exist")),
+    }
+}
+
+/// An array index token: digits without a leading zero, below `len`.
+fn index(token: &str, len: usize) -> Result<usize, String> {
+    let ok = !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && (token == "0" || !token.starts_with('0'));
+    let i: usize = if ok {
+        token.parse().map_err(|_| format!("bad index {token:?}"))?
+    } else {
+        return Err(format!("bad index {token:?}"));
+    };
+    if i < len {
+        Ok(i)
+    } else {
+        Err(format!("index {i} out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_examples_from_rfc7386() {
+        let mut doc = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut doc, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(doc, json!({"a": "z", "c": {"d": "e"}}));
+        let mut doc = json!({"a": [1, 2]});
+        merge_patch(&mut doc, &json!({"a": [3]}));
+        assert_eq!(doc, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn json_patch_ops() {
+        let mut doc = json!({"a": {"b": [1, 2]}, "c~d": 1, "e/f": 2});
+        json_patch(
+            &mut doc,
+            &json!([
+                {"op": "add", "path": "/a/b/-", "value": 3},
+                {"op": "add", "path": "/a/b/0", "value": 0},
+                {"op": "remove", "path": "/c~0d"},
+                {"op": "replace", "path": "/e~1f", "value": 5},
+                {"op": "copy", "from": "/a/b", "path": "/copy"},
+                {"op": "move", "from": "/copy", "path": "/moved"},
+                {"op": "test", "path": "/moved/3", "value": 3}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!({"a": {"b": [0, 1, 2, 3]}, "e/f": 5, "moved": [0, 1, 2, 3]})
+        );
+    }
+
+    #[test]
+    fn failed_json_patch_leaves_target() {
+        let mut doc = json!({"a": 1});
+        let err = json_patch(
+            &mut doc,
+            &json!([{"op": "replace", "path": "/a", "value": 2}, {"op": "test", "path": "/a", "value": 1}]),
+        );
+        assert!(err.is_err());
+        assert_eq!(doc, json!({"a": 1}));
+        for bad in [
+            json!({}),
+            json!([{"op": "nope", "path": "/a"}]),
+            json!([{"op": "remove", "path": "/x"}]),
+            json!([{"op": "add", "path": "a", "value": 1}]),
+        ] {
+            assert!(json_patch(&mut doc, &bad).is_err(), "{bad}");
+        }
+    }
+}

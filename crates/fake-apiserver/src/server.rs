@@ -1,0 +1,344 @@
+//! The HTTP face: routing of Kubernetes REST paths to the store, list, watch and discovery.
+//!
+//! Every path is parsed here by hand (not with a fixed route table) because resources can be
+//! registered at runtime under any group and version:
+//!
+//! ```text
+//! /api/v1[/namespaces/<ns>]/<plural>[/<name>[/status]]
+//! /apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/status]]
+//! ```
+//!
+//! plus the legacy `/api/v1/watch/...` prefix and the discovery paths.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::faults::{FaultState, Verb};
+use crate::list::{self, ListOptions};
+use crate::resources::{Registry, ResourceDef};
+use crate::status::ApiError;
+use crate::store::{Preconditions, Store};
+use crate::{discovery, patch, table, watch};
+
+/// State shared by every request.
+///
+/// # Ground rules
+///
+/// `registry` is read on every request and written only by registration; requests clone the
+/// `Arc<ResourceDef>` they need and release the read lock before doing any work. The store and
+/// the fault state have their own rules (see their modules).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) registry: RwLock<Registry>,
+    pub(crate) faults: Arc<FaultState>,
+    pub(crate) bookmark_interval: Duration,
+    pub(crate) max_body_bytes: usize,
+    /// `host:port` the server listens on, for `/api`.
+    pub(crate) address: String,
+}
+
+/// A request for a resource (not discovery).
+#[derive(Debug)]
+struct Target {
+    def: Arc<ResourceDef>,
+    namespace: Option<String>,
+    name: Option<String>,
+    status: bool,
+    legacy_watch: bool,
+}
+
+#[derive(Debug)]
+enum Route {
+    Version,
+    Api,
+    Apis,
+    Group(String),
+    Resources(String, String),
+    Resource(Target),
+}
+
+/// The single handler behind the router.
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let result = serve(&shared, request).await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let route = route(shared, &path)?;
+    let target = match route {
+        Route::Version => return Ok(json_response(StatusCode::OK, &discovery::version())),
+        Route::Api => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::core_versions(&shared.address),
+            ));
+        }
+        Route::Apis => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::groups(&shared.registry.read()),
+            ));
+        }
+        Route::Group(g) => {
+            let doc = discovery::group(&shared.registry.read(), &g)
+                .ok_or_else(|| ApiError::no_route(&path))?;
+            return Ok(json_response(StatusCode::OK, &doc));
+        }
+        Route::Resources(g, v) => {
+            let doc = discovery::resources(&shared.registry.read(), &g, &v)
+                .ok_or_else(|| ApiError::no_route(&path))?;
+            return Ok(json_response(StatusCode::OK, &doc));
+        }
+        Route::Resource(t) => t,
+    };
+    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+    let opts = ListOptions::parse(&query)?;
+    if query.contains_key("dryRun") {
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by this server",
+        ));
+    }
+    let watching = target.legacy_watch || opts.watch;
+    let verb = match (&parts.method, target.name.is_some()) {
+        (&Method::GET, false) if watching => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::GET, true) if !watching => Verb::Get,
+        (&Method::POST, false) => Verb::Create,
+        (&Method::PUT, true) => Verb::Update,
+        (&Method::PATCH, true) => Verb::Patch,
+        (&Method::DELETE, true) => Verb::Delete,
+        (&Method::DELETE, false) => Verb::DeleteCollection,
+        (m, _) => return Err(ApiError::method_not_allowed(&format!("{m} {path}"))),
+    };
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(error) = shared.faults.check(verb, &target.def.plural) {
+        return Err(error);
+    }
+    let def = Arc::clone(&target.def);
+    let ns_path = target.namespace.as_deref();
+    if def.namespaced()
+        && ns_path.is_none()
+        && !matches!(verb, Verb::List | Verb::Watch | Verb::DeleteCollection)
+    {
+        return Err(ApiError::no_route(&path));
+    }
+    let ns = ns_path.unwrap_or_default();
+    let name = target.name.as_deref().unwrap_or_default();
+    let wants_table = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
+    let store = &shared.store;
+    match verb {
+        Verb::Watch => watch::watch(shared, def, target.namespace, opts),
+        Verb::List if wants_table => {
+            let page = list::list(store, &def, ns_path, &opts)?;
+            Ok(json_response(StatusCode::OK, &table::table(&def, &page)))
+        }
+        Verb::List => Ok(bytes_response(
+            StatusCode::OK,
+            list::list(store, &def, ns_path, &opts)?,
+        )),
+        Verb::Get => {
+            let obj = store.get(&def, ns, name)?;
+            if wants_table {
+                let one = list::encode_list(&def, obj.rv, None, &[obj]);
+                return Ok(json_response(StatusCode::OK, &table::table(&def, &one)));
+            }
+            Ok(bytes_response(StatusCode::OK, obj.json.clone()))
+        }
+        Verb::Create | Verb::Update | Verb::Patch
+            if content_type(&parts.headers).contains("protobuf") =>
+        {
+            Err(ApiError::unsupported_media_type(&content_type(
+                &parts.headers,
+            )))
+        }
+        Verb::Create => {
+            if target.status {
+                return Err(ApiError::method_not_allowed(
+                    "create on a status subresource",
+                ));
+            }
+            let body = read_json(shared, body).await?;
+            Ok(bytes_response(
+                StatusCode::CREATED,
+                store.create(&def, ns, body)?.json.clone(),
+            ))
+        }
+        Verb::Update => {
+            let body = read_json(shared, body).await?;
+            Ok(bytes_response(
+                StatusCode::OK,
+                store
+                    .update(&def, ns, name, body, target.status)?
+                    .json
+                    .clone(),
+            ))
+        }
+        Verb::Patch => {
+            let kind = content_type(&parts.headers);
+            let body = read_json(shared, body).await?;
+            let apply: Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send> =
+                match kind.as_str() {
+                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                        Box::new(move |mut old| {
+                            patch::merge_patch(&mut old, &body);
+                            Ok(old)
+                        })
+                    }
+                    "application/json-patch+json" => Box::new(move |mut old| {
+                        patch::json_patch(&mut old, &body)
+                            .map_err(|e| ApiError::new(422, "Invalid", e))?;
+                        Ok(old)
+                    }),
+                    other => return Err(ApiError::unsupported_media_type(other)),
+                };
+            Ok(bytes_response(
+                StatusCode::OK,
+                store
+                    .modify(&def, ns, name, apply, target.status)?
+                    .json
+                    .clone(),
+            ))
+        }
+        Verb::Delete => {
+            let bytes = read_body(shared, body).await?;
+            let pre = delete_preconditions(&bytes)?;
+            Ok(bytes_response(
+                StatusCode::OK,
+                store.delete(&def, ns, name, &pre)?.json.clone(),
+            ))
+        }
+        Verb::DeleteCollection => {
+            let removed = store.delete_collection(&def, ns_path, &|o| opts.matches(o));
+            let rv = store.current_rv();
+            Ok(bytes_response(
+                StatusCode::OK,
+                list::encode_list(&def, rv, None, &removed),
+            ))
+        }
+    }
+}
+
+fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => return Ok(Route::Version),
+        ["api"] => return Ok(Route::Api),
+        ["apis"] => return Ok(Route::Apis),
+        ["api", v] => return Ok(Route::Resources(String::new(), (*v).to_owned())),
+        ["apis", g] => return Ok(Route::Group((*g).to_owned())),
+        ["apis", g, v] => return Ok(Route::Resources((*g).to_owned(), (*v).to_owned())),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(ApiError::no_route(path)),
+    };
+    let (legacy_watch, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let registry = shared.registry.read();
+    let lookup = |plural: &str| registry.find(group, version, plural).cloned();
+    let (def, namespace, tail) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if lookup(plural).is_some_and(|d| d.namespaced()) => {
+            (lookup(plural), Some((*ns).to_owned()), tail)
+        }
+        [plural, tail @ ..] => (lookup(plural), None, tail),
+        [] => (None, None, &[][..]),
+    };
+    let def = def.ok_or_else(|| ApiError::no_route(path))?;
+    let (name, status) = match tail {
+        [] => (None, false),
+        [name] => (Some((*name).to_owned()), false),
+        [name, "status"] if def.status => (Some((*name).to_owned()), true),
+        _ => return Err(ApiError::no_route(path)),
+    };
+    Ok(Route::Resource(Target {
+        def,
+        namespace,
+        name,
+        status,
+        legacy_watch,
+    }))
+}
+
+async fn read_body(shared: &Shared, body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, shared.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::too_large_body(shared.max_body_bytes))
+}
+
+async fn read_json(shared: &Shared, body: Body) -> Result<Value, ApiError> {
+    let bytes = read_body(shared, body).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Preconditions::default());
+    }
+    let options: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
+    })?;
+    let pre = &options["preconditions"];
+    let text = |k: &str| {
+        pre.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(Preconditions {
+        uid: text("uid"),
+        resource_version: text("resourceVersion"),
+    })
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    bytes_response(
+        code,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+fn bytes_response(code: StatusCode, bytes: Bytes) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,783 @@
+//! The object store: every object of every resource, the global resourceVersion and the history.
+//!
+//! # Ground rules
+//!
+//! * One `parking_lot::Mutex` ([`Store::state`]) guards the counter `rv`, every table and the
+//!   [`History`]. A write takes it once, checks, assigns `rv + 1`, stores the object, appends the
+//!   event and wakes watchers before releasing it, so the order of events in the history is the
+//!   order of resourceVersions, and a reader that holds the lock sees a state that is exactly "the
+//!   state at `rv`".
+//! * Objects are immutable [`Obj`]s behind `Arc`: the JSON bytes are produced once per write and
+//!   shared by the table, the history, every list response and every watcher. A reader clones
+//!   `Arc`s under the lock and does all encoding after releasing it.
+//! * Request bodies are parsed and validated before the lock is taken; under the lock only the
+//!   checks that depend on the stored state happen (existence, preconditions, generation).
+//! * The lock is never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+use crate::history::{Event, EventKind, History};
+use crate::meta::{self, UidGen};
+use crate::resources::{ResourceDef, ResourceKey};
+use crate::status::ApiError;
+
+/// Key of an object inside its resource's table: (namespace, name); namespace `""` when
+/// cluster-scoped. Ordered, so lists and continue tokens follow this order.
+pub(crate) type ObjKey = (String, String);
+
+/// A stored object: its serialized JSON plus the fields filters need.
+#[derive(Debug)]
+pub(crate) struct Obj {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) rv: u64,
+    pub(crate) labels: BTreeMap<String, String>,
+    /// The full object as JSON, `metadata.resourceVersion` == `rv`.
+    pub(crate) json: Bytes,
+}
+
+impl Obj {
+    fn build(value: &Value, rv: u64) -> Arc<Obj> {
+        let meta = &value["metadata"];
+        let text = |k: &str| {
+            meta.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let labels = meta
+            .get("labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let json = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        Arc::new(Obj {
+            namespace: text("namespace"),
+            name: text("name"),
+            rv,
+            labels,
+            json,
+        })
+    }
+
+    /// The object as a JSON value (parsed from the stored bytes).
+    pub(crate) fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    fn key(&self) -> ObjKey {
+        (self.namespace.clone(), self.name.clone())
+    }
+}
+
+/// Where a read is served from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadAt {
+    /// The newest state.
+    Latest,
+    /// At least this resourceVersion (served from the newest state).
+    NotOlderThan(u64),
+    /// Exactly this resourceVersion (reconstructed from the history).
+    Exact(u64),
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// The resourceVersion the page shows.
+    pub(crate) rv: u64,
+    pub(crate) items: Vec<Arc<Obj>>,
+    /// Key of the last item returned when more items follow.
+    pub(crate) next: Option<ObjKey>,
+}
+
+/// Preconditions carried by a delete.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Preconditions {
+    pub(crate) uid: Option<String>,
+    pub(crate) resource_version: Option<String>,
+}
+
+/// The objects of one resource.
+#[derive(Debug)]
+struct Table {
+    key: Arc<ResourceKey>,
+    items: BTreeMap<ObjKey, Arc<Obj>>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The newest resourceVersion handed out.
+    rv: u64,
+    tables: HashMap<ResourceKey, Table>,
+    history: History,
+}
+
+/// See the module documentation for the ground rules.
+#[derive(Debug)]
+pub(crate) struct Store {
+    state: Mutex<State>,
+    /// Carries the newest resourceVersion; watchers wait on it for new events.
+    notify: tokio::sync::watch::Sender<u64>,
+    uids: UidGen,
+}
+
+fn namespaces_key() -> ResourceKey {
+    ResourceKey {
+        group: String::new(),
+        version: "v1".into(),
+        plural: "namespaces".into(),
+    }
+}
+
+impl Store {
+    pub(crate) fn new(history_capacity: usize, start_rv: u64) -> Self {
+        Self {
+            state: Mutex::new(State {
+                rv: start_rv,
+                tables: HashMap::new(),
+                history: History::new(history_capacity, start_rv),
+            }),
+            notify: tokio::sync::watch::channel(start_rv).0,
+            uids: UidGen::new(),
+        }
+    }
+
+    /// The newest resourceVersion.
+    pub(crate) fn current_rv(&self) -> u64 {
+        self.state.lock().rv
+    }
+
+    /// The oldest resourceVersion watches may start from.
+    pub(crate) fn floor(&self) -> u64 {
+        self.state.lock().history.floor()
+    }
+
+    /// Number of events kept.
+    pub(crate) fn history_len(&self) -> usize {
+        self.state.lock().history.len()
+    }
+
+    /// Total number of stored objects.
+    pub(crate) fn len(&self) -> usize {
+        self.state
+            .lock()
+            .tables
+            .values()
+            .map(|t| t.items.len())
+            .sum()
+    }
+
+    /// A receiver that changes whenever a new event is recorded.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    /// The shared key of a resource's table (created empty if needed); events carry it.
+    pub(crate) fn table_key(&self, def: &ResourceDef) -> Arc<ResourceKey> {
+        let mut state = self.state.lock();
+        Arc::clone(&table_mut(&mut state, &ResourceKey::of(def)).key)
+    }
+
+    /// Up to `max` events after `after`, `Err(floor)` when `after` has been compacted away.
+    pub(crate) fn events_after(
+        &self,
+        after: u64,
+        max: usize,
+        out: &mut Vec<Arc<Event>>,
+    ) -> Result<(), u64> {
+        let state = self.state.lock();
+        state
+            .history
+            .after(after, max, out)
+            .ok_or(state.history.floor())
+    }
+
+    /// Forget the history up to now: watches from any older resourceVersion get 410.
+    pub(crate) fn compact(&self) -> u64 {
+        let mut state = self.state.lock();
+        let rv = state.rv;
+        state.history.compact(rv);
+        rv
+    }
+
+    /// As after an etcd restore: the history is gone and the resourceVersion jumps by `bump`.
+    pub(crate) fn restore(&self, bump: u64) -> u64 {
+        let mut state = self.state.lock();
+        state.rv += bump;
+        let rv = state.rv;
+        state.history.compact(rv);
+        self.notify.send_replace(rv);
+        rv
+    }
+
+    // ===== reads =====
+
+    pub(crate) fn get(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<Arc<Obj>, ApiError> {
+        let state = self.state.lock();
+        state
+            .tables
+            .get(&ResourceKey::of(def))
+            .and_then(|t| t.items.get(&(ns.to_owned(), name.to_owned())))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))
+    }
+
+    /// List `def` objects in namespace `ns` (all namespaces for `None`) that pass `filter`, in key
+    /// order, starting after `after`, at most `limit` (0: no limit).
+    pub(crate) fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        at: ReadAt,
+        after: Option<&ObjKey>,
+        limit: usize,
+        filter: &dyn Fn(&Obj) -> bool,
+    ) -> Result<Page, ApiError> {
+        let state = self.state.lock();
+        let current = state.rv;
+        let rv = match at {
+            ReadAt::Latest => current,
+            ReadAt::NotOlderThan(n) | ReadAt::Exact(n) if n > current => {
+                return Err(ApiError::too_large_rv(n, current));
+            }
+            ReadAt::NotOlderThan(_) => current,
+            ReadAt::Exact(n) if n < state.history.floor() => {
+                return Err(ApiError::expired(format!(
+                    "too old resource version: {n} ({}): the state at that version is no longer kept",
+                    state.history.floor()
+                )));
+            }
+            ReadAt::Exact(n) => n,
+        };
+        let key = ResourceKey::of(def);
+        let empty = BTreeMap::new();
+        let table = state.tables.get(&key).map_or(&empty, |t| &t.items);
+        // Keys whose state at `rv` differs from now: the `prev` of the first later event.
+        let mut overlay: HashMap<ObjKey, Option<Arc<Obj>>> = HashMap::new();
+        if rv < current {
+            let mut events = Vec::new();
+            let _ = state.history.after(rv, usize::MAX, &mut events);
+            for e in events.iter().filter(|e| *e.resource == key) {
+                if ns.is_none_or(|ns| e.object.namespace == ns) {
+                    overlay
+                        .entry(e.object.key())
+                        .or_insert_with(|| e.prev.clone());
+                }
+            }
+        }
+        let start = match (after, ns) {
+            (Some(k), _) => std::ops::Bound::Excluded(k.clone()),
+            (None, Some(ns)) => std::ops::Bound::Included((ns.to_owned(), String::new())),
+            (None, None) => std::ops::Bound::Unbounded,
+        };
+        let in_ns = |k: &ObjKey| ns.is_none_or(|ns| k.0 == ns);
+        let mut items = Vec::new();
+        let mut next = None;
+        let wanted = if limit == 0 { usize::MAX } else { limit };
+        let push = |obj: &Arc<Obj>, items: &mut Vec<Arc<Obj>>| -> bool {
+            if items.len() == wanted {
+                return false;
+            }
+            if filter(obj) {
+                items.push(Arc::clone(obj));
+            }
+            true
+        };
+        if overlay.is_empty() {
+            for (_, obj) in table
+                .range((start, std::ops::Bound::Unbounded))
+                .take_while(|(k, _)| in_ns(k))
+            {
+                if !push(obj, &mut items) {
+                    next = items.last().map(|o| o.key());
+                    break;
+                }
+            }
+        } else {
+            let mut view: BTreeMap<&ObjKey, &Arc<Obj>> = table
+                .range((start.clone(), std::ops::Bound::Unbounded))
+                .take_while(|(k, _)| in_ns(k))
+                .collect();
+            for (k, prev) in &overlay {
+                let after_start = match &start {
+                    std::ops::Bound::Excluded(s) => k > s,
+                    std::ops::Bound::Included(s) => k >= s,
+                    std::ops::Bound::Unbounded => true,
+                };
+                if !after_start {
+                    continue;
+                }
+                match prev {
+                    Some(obj) => view.insert(k, obj),
+                    None => view.remove(k),
+                };
+            }
+            for obj in view.values() {
+                if !push(obj, &mut items) {
+                    next = items.last().map(|o| o.key());
+                    break;
+                }
+            }
+        }
+        Ok(Page { rv, items, next })
+    }
+
+    // ===== writes =====
+
+    /// Create an object from a request body. `ns` is the namespace from the path.
+    pub(crate) fn create(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        mut body: Value,
+    ) -> Result<Arc<Obj>, ApiError> {
+        check_type(def, &mut body)?;
+        let uid = self.uids.next();
+        let meta = metadata_mut(&mut body)?;
+        if meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if name.is_empty() {
+            match meta.get("generateName").and_then(Value::as_str) {
+                Some(prefix) if !prefix.is_empty() => {
+                    name = format!("{prefix}{}", meta::name_suffix(&uid))
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        &def.kind,
+                        "",
+                        vec![(
+                            "metadata.name".into(),
+                            "Required value: name or generateName is required".into(),
+                        )],
+                    ));
+                }
+            }
+        }
+        meta::validate_name(&name, def.name_rule)
+            .map_err(|m| ApiError::invalid(&def.kind, &name, vec![("metadata.name".into(), m)]))?;
+        if def.namespaced() {
+            match meta.get("namespace").and_then(Value::as_str) {
+                Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+                    return Err(ApiError::bad_request(format!(
+                        "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+                    )));
+                }
+                _ => {}
+            }
+            meta.insert("namespace".into(), Value::from(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        meta.insert("name".into(), Value::from(name.clone()));
+        meta.insert("uid".into(), Value::from(uid));
+        meta.insert(
+            "creationTimestamp".into(),
+            Value::from(meta::rfc3339(meta::unix_now())),
+        );
+        meta.insert("generation".into(), Value::from(1));
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
+        if def.group.is_empty() && def.plural == "namespaces" {
+            body["status"] = serde_json::json!({ "phase": "Active" });
+        }
+        let key = (
+            if def.namespaced() {
+                ns.to_owned()
+            } else {
+                String::new()
+            },
+            name.clone(),
+        );
+
+        let mut state = self.state.lock();
+        if def.namespaced()
+            && !state
+                .tables
+                .get(&namespaces_key())
+                .is_some_and(|t| t.items.contains_key(&(String::new(), ns.to_owned())))
+        {
+            return Err(ApiError::not_found("", "namespaces", ns));
+        }
+        let rkey = ResourceKey::of(def);
+        if table_mut(&mut state, &rkey).items.contains_key(&key) {
+            return Err(ApiError::already_exists(&def.group, &def.plural, &name));
+        }
+        Ok(self.commit_locked(&mut state, &rkey, body, None, EventKind::Added))
+    }
+
+    /// Replace an object (PUT), or only its status when `status_only`.
+    pub(crate) fn update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut body: Value,
+        status_only: bool,
+    ) -> Result<Arc<Obj>, ApiError> {
+        check_type(def, &mut body)?;
+        let body_meta = metadata_mut(&mut body)?;
+        if let Some(n) = body_meta.get("name").and_then(Value::as_str)
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        self.modify(def, ns, name, |_old| Ok(body), status_only)
+    }
+
+    /// Read-modify-write of one object under the lock: `change` turns the stored object into the
+    /// requested one; then the update rules apply (preconditions, immutable metadata, status
+    /// subresource, generation, finalizers).
+    pub(crate) fn modify(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        change: impl FnOnce(Value) -> Result<Value, ApiError>,
+        status_only: bool,
+    ) -> Result<Arc<Obj>, ApiError> {
+        let rkey = ResourceKey::of(def);
+        let key = (ns.to_owned(), name.to_owned());
+        let mut state = self.state.lock();
+        let old = table_mut(&mut state, &rkey)
+            .items
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+        let old_value = old.value();
+        let mut new = change(old_value.clone())?;
+        check_type(def, &mut new)?;
+        let new_meta = metadata_mut(&mut new)?;
+        if let Some(rv) = new_meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            && rv != old.rv.to_string()
+        {
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
+        }
+        let mut result = if status_only {
+            let mut r = old_value.clone();
+            set_or_remove(&mut r, "status", new.get("status").cloned());
+            r
+        } else {
+            if def.status {
+                set_or_remove(&mut new, "status", old_value.get("status").cloned());
+            }
+            let old_meta = &old_value["metadata"];
+            let meta = metadata_mut(&mut new)?;
+            for field in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_meta.get(field) {
+                    Some(v) => meta.insert(field.into(), v.clone()),
+                    None => meta.remove(field),
+                };
+            }
+            new
+        };
+        if !status_only && spec_changed(def, &old_value, &result) {
+            let generation = old_value["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            result["metadata"]["generation"] = Value::from(generation);
+        }
+        result["metadata"]["resourceVersion"] = Value::from(old.rv.to_string());
+        if result == old_value {
+            return Ok(old); // no-op: the real server writes nothing and keeps the resourceVersion
+        }
+        let deleting = result["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|v| !v.is_null());
+        if deleting && finalizers_empty(&result) {
+            return Ok(self.commit_locked(
+                &mut state,
+                &rkey,
+                result,
+                Some(old),
+                EventKind::Deleted,
+            ));
+        }
+        Ok(self.commit_locked(&mut state, &rkey, result, Some(old), EventKind::Modified))
+    }
+
+    /// Delete an object: gone at once without finalizers; with finalizers, only marked with a
+    /// `deletionTimestamp` (and removed by the update that empties them).
+    pub(crate) fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        pre: &Preconditions,
+    ) -> Result<Arc<Obj>, ApiError> {
+        let rkey = ResourceKey::of(def);
+        let mut state = self.state.lock();
+        let old = table_mut(&mut state, &rkey)
+            .items
+            .get(&(ns.to_owned(), name.to_owned()))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+        let value = old.value();
+        if let Some(uid) = &pre.uid
+            && value["metadata"]["uid"].as_str() != Some(uid.as_str())
+        {
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    value["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(rv) = &pre.resource_version
+            && *rv != old.rv.to_string()
+        {
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    old.rv
+                ),
+            ));
+        }
+        Ok(self.delete_locked(&mut state, &rkey, old, value))
+    }
+
+    fn delete_locked(
+        &self,
+        state: &mut State,
+        rkey: &ResourceKey,
+        old: Arc<Obj>,
+        mut value: Value,
+    ) -> Arc<Obj> {
+        if !finalizers_empty(&value) {
+            if value["metadata"]
+                .get("deletionTimestamp")
+                .is_some_and(|v| !v.is_null())
+            {
+                return old;
+            }
+            value["metadata"]["deletionTimestamp"] = Value::from(meta::rfc3339(meta::unix_now()));
+            value["metadata"]["deletionGracePeriodSeconds"] = Value::from(0);
+            return self.commit_locked(state, rkey, value, Some(old), EventKind::Modified);
+        }
+        let is_namespace = *rkey == namespaces_key();
+        let ns_name = old.name.clone();
+        let gone = self.commit_locked(state, rkey, value, Some(old), EventKind::Deleted);
+        if is_namespace {
+            // The namespace controller's job, done at once: everything inside goes too.
+            let victims: Vec<(ResourceKey, Arc<Obj>)> = state
+                .tables
+                .iter()
+                .flat_map(|(k, t)| {
+                    t.items
+                        .range((ns_name.clone(), String::new())..)
+                        .take_while(|(key, _)| key.0 == ns_name)
+                        .map(move |(_, o)| (k.clone(), Arc::clone(o)))
+                })
+                .collect();
+            for (k, obj) in victims {
+                let v = obj.value();
+                self.commit_locked(state, &k, v, Some(obj), EventKind::Deleted);
+            }
+        }
+        gone
+    }
+
+    /// Delete every object of `def` in `ns` (all for `None`) that passes `filter`.
+    pub(crate) fn delete_collection(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        filter: &dyn Fn(&Obj) -> bool,
+    ) -> Vec<Arc<Obj>> {
+        let rkey = ResourceKey::of(def);
+        let mut state = self.state.lock();
+        let victims: Vec<Arc<Obj>> = table_mut(&mut state, &rkey)
+            .items
+            .values()
+            .filter(|o| ns.is_none_or(|ns| o.namespace == ns) && filter(o))
+            .cloned()
+            .collect();
+        victims
+            .into_iter()
+            .map(|old| {
+                let value = old.value();
+                self.delete_locked(&mut state, &rkey, old, value)
+            })
+            .collect()
+    }
+
+    /// Assign the next resourceVersion to `value`, store it (or remove it for `Deleted`), record
+    /// the event and wake watchers. Caller holds the lock and has done every check.
+    fn commit_locked(
+        &self,
+        state: &mut State,
+        rkey: &ResourceKey,
+        mut value: Value,
+        prev: Option<Arc<Obj>>,
+        kind: EventKind,
+    ) -> Arc<Obj> {
+        state.rv += 1;
+        let rv = state.rv;
+        value["metadata"]["resourceVersion"] = Value::from(rv.to_string());
+        let obj = Obj::build(&value, rv);
+        let table = table_mut(state, rkey);
+        let resource = Arc::clone(&table.key);
+        if kind == EventKind::Deleted {
+            table.items.remove(&obj.key());
+        } else {
+            table.items.insert(obj.key(), Arc::clone(&obj));
+        }
+        state.history.push(Arc::new(Event {
+            rv,
+            resource,
+            kind,
+            object: Arc::clone(&obj),
+            prev,
+        }));
+        self.notify.send_replace(rv);
+        obj
+    }
+}
+
+fn table_mut<'a>(state: &'a mut State, key: &ResourceKey) -> &'a mut Table {
+    state.tables.entry(key.clone()).or_insert_with(|| Table {
+        key: Arc::new(key.clone()),
+        items: BTreeMap::new(),
+    })
+}
+
+/// Check (or fill in) `kind` and `apiVersion` against the resource.
+fn check_type(def: &ResourceDef, body: &mut Value) -> Result<(), ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    let api_version = def.api_version();
+    match map.get("apiVersion") {
+        None | Some(Value::Null) => {
+            map.insert("apiVersion".into(), Value::from(api_version));
+        }
+        Some(Value::String(v)) if *v == api_version => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({}) does not match the expected API version ({api_version})",
+                other.as_str().unwrap_or("not a string")
+            )));
+        }
+    }
+    match map.get("kind") {
+        None | Some(Value::Null) => {
+            map.insert("kind".into(), Value::from(def.kind.clone()));
+        }
+        Some(Value::String(k)) if *k == def.kind => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({}) does not match the expected kind ({})",
+                other.as_str().unwrap_or("not a string"),
+                def.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn metadata_mut(body: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    };
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if meta.is_null() {
+        *meta = Value::Object(Map::new());
+    }
+    let Value::Object(meta) = meta else {
+        return Err(ApiError::bad_request("metadata must be a JSON object"));
+    };
+    if let Some(labels) = meta.get("labels")
+        && !labels.is_null()
+        && !labels
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string))
+    {
+        return Err(ApiError::bad_request(
+            "metadata.labels must be an object of strings",
+        ));
+    }
+    Ok(meta)
+}
+
+fn set_or_remove(target: &mut Value, field: &str, value: Option<Value>) {
+    if let Value::Object(map) = target {
+        match value {
+            Some(v) => map.insert(field.into(), v),
+            None => map.remove(field),
+        };
+    }
+}
+
+/// Whether anything outside `metadata` (and `status` when it is a subresource) changed.
+fn spec_changed(def: &ResourceDef, old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut m = v.as_object().cloned().unwrap_or_default();
+        m.remove("metadata");
+        if def.status {
+            m.remove("status");
+        }
+        m
+    };
+    strip(old) != strip(new)
+}
+
+fn finalizers_empty(value: &Value) -> bool {
+    value["metadata"]
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+}

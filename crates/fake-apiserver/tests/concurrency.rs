@@ -1,0 +1,124 @@
+//! 50 writers and 50 watchers for a bounded time: every watcher sees every event, in
+//! resourceVersion order, none missing.
+// spec: 3.9 (WATCH RV=N: events strictly after N), issue 6 point 5.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+const WRITERS: usize = 50;
+const WATCHERS: usize = 50;
+const WRITES_EACH: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_writers_fifty_watchers() {
+    let server = server().await;
+    let start = server.resource_version();
+    let mut watchers = Vec::new();
+    for _ in 0..WATCHERS {
+        let api = pods(&server, "default");
+        let stream = api
+            .watch(&WatchParams::default().timeout(60), &start.to_string())
+            .await
+            .unwrap();
+        watchers.push(tokio::spawn(async move {
+            let mut stream = stream.boxed();
+            let mut seen: Vec<(u64, String)> = Vec::new();
+            let total = WRITERS * WRITES_EACH;
+            while seen.len() < total {
+                let event = stream
+                    .try_next()
+                    .await
+                    .expect("stream ok")
+                    .expect("stream open");
+                let (kind, pod) = match event {
+                    WatchEvent::Added(p) => ("ADDED", p),
+                    WatchEvent::Modified(p) => ("MODIFIED", p),
+                    WatchEvent::Deleted(p) => ("DELETED", p),
+                    WatchEvent::Bookmark(_) => continue,
+                    WatchEvent::Error(s) => panic!("error event {s:?}"),
+                };
+                let rv = pod.metadata.resource_version.unwrap().parse().unwrap();
+                seen.push((rv, format!("{kind} {}", pod.metadata.name.unwrap())));
+            }
+            seen
+        }));
+    }
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let api = pods(&server, "default");
+        writers.push(tokio::spawn(async move {
+            let name = format!("w{w}");
+            let mut log = Vec::new();
+            for i in 0..WRITES_EACH {
+                let (rv, kind) = match i {
+                    0 => (
+                        api.create(&PostParams::default(), &pod(&name, &[]))
+                            .await
+                            .unwrap()
+                            .metadata
+                            .resource_version,
+                        "ADDED",
+                    ),
+                    i if i == WRITES_EACH - 1 => (
+                        api.delete(&name, &Default::default())
+                            .await
+                            .unwrap()
+                            .left()
+                            .unwrap()
+                            .metadata
+                            .resource_version,
+                        "DELETED",
+                    ),
+                    i => {
+                        let patch = Patch::Merge(
+                            json!({ "metadata": { "labels": { "i": i.to_string() } } }),
+                        );
+                        (
+                            api.patch(&name, &PatchParams::default(), &patch)
+                                .await
+                                .unwrap()
+                                .metadata
+                                .resource_version,
+                            "MODIFIED",
+                        )
+                    }
+                };
+                log.push((
+                    rv.unwrap().parse::<u64>().unwrap(),
+                    format!("{kind} {name}"),
+                ));
+            }
+            log
+        }));
+    }
+    let work = async {
+        let mut written = BTreeMap::new();
+        for w in writers {
+            written.extend(w.await.unwrap());
+        }
+        let mut views = Vec::new();
+        for w in watchers {
+            views.push(w.await.unwrap());
+        }
+        (written, views)
+    };
+    let (written, views) = tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .expect("bounded time");
+    let expected: Vec<(u64, String)> = written.into_iter().collect();
+    assert_eq!(expected.len(), WRITERS * WRITES_EACH);
+    for view in views {
+        assert_eq!(
+            view, expected,
+            "every watcher sees every event in resourceVersion order"
+        );
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,631 @@
+//! Create, get, update, patch, delete, status, finalizers and bad input, through `kube::Api`.
+// spec: 3.9 (server semantics relied on), issue 6 point 3 and "Bad input".
+
+mod common;
+
+use axum::http::Method;
+use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodStatus};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn create_sets_server_fields_and_rejects_duplicates() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    let before = server.resource_version();
+    let created = api
+        .create(&PostParams::default(), &pod("a", &[]))
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(meta.uid.as_deref().is_some_and(|u| u.len() == 36));
+    assert!(meta.creation_timestamp.is_some());
+    assert_eq!(meta.generation, Some(1));
+    assert_eq!(meta.namespace.as_deref(), Some("default"));
+    let rv: u64 = meta.resource_version.as_deref().unwrap().parse().unwrap();
+    assert_eq!(rv, before + 1);
+    assert_eq!(api.get("a").await.unwrap().metadata, created.metadata);
+
+    let s = status(api.create(&PostParams::default(), &pod("a", &[])).await);
+    assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"));
+    // a failed write changes nothing
+    assert_eq!(server.resource_version(), before + 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_needs_an_existing_namespace() {
+    let server = server().await;
+    let s = status(
+        pods(&server, "nowhere")
+            .create(&PostParams::default(), &pod("a", &[]))
+            .await,
+    );
+    assert_eq!((s.code, s.reason.as_str()), (404, "NotFound"));
+    assert!(
+        s.message.contains("namespaces \"nowhere\""),
+        "{}",
+        s.message
+    );
+
+    let ns_api: Api<Namespace> = Api::all(server.client());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("team".into());
+    ns_api.create(&PostParams::default(), &ns).await.unwrap();
+    pods(&server, "team")
+        .create(&PostParams::default(), &pod("a", &[]))
+        .await
+        .unwrap();
+    // deleting the namespace takes its objects with it
+    ns_api
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(status(pods(&server, "team").get("a").await).code, 404);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn generate_name() {
+    let server = server().await;
+    let mut p = Pod::default();
+    p.metadata.generate_name = Some("web-".into());
+    let a = pods(&server, "default")
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    let b = pods(&server, "default")
+        .create(&PostParams::default(), &p)
+        .await
+        .unwrap();
+    let (a, b) = (a.metadata.name.unwrap(), b.metadata.name.unwrap());
+    assert!(a.starts_with("web-") && a.len() == 9, "{a}");
+    assert_ne!(a, b);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn update_uses_optimistic_concurrency() {
+    let server = server().await;
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("c".into());
+    let v1 = api.create(&PostParams::default(), &cm).await.unwrap();
+
+    let mut v2 = v1.clone();
+    v2.data = Some([("k".to_owned(), "1".to_owned())].into());
+    let v2 = api.replace("c", &PostParams::default(), &v2).await.unwrap();
+    assert_ne!(v2.metadata.resource_version, v1.metadata.resource_version);
+    assert_eq!(v2.metadata.uid, v1.metadata.uid);
+    assert_eq!(
+        v2.metadata.creation_timestamp,
+        v1.metadata.creation_timestamp
+    );
+
+    // stale resourceVersion
+    let mut stale = v1.clone();
+    stale.data = Some([("k".to_owned(), "2".to_owned())].into());
+    let s = status(api.replace("c", &PostParams::default(), &stale).await);
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    assert_eq!(api.get("c").await.unwrap().data, v2.data);
+
+    // an update without resourceVersion is unconditional
+    let mut blind = v2.clone();
+    blind.metadata.resource_version = None;
+    blind.data = Some([("k".to_owned(), "3".to_owned())].into());
+    api.replace("c", &PostParams::default(), &blind)
+        .await
+        .unwrap();
+
+    // a no-op update writes nothing
+    let current = api.get("c").await.unwrap();
+    let rv = server.resource_version();
+    let same = api
+        .replace("c", &PostParams::default(), &current)
+        .await
+        .unwrap();
+    assert_eq!(
+        same.metadata.resource_version,
+        current.metadata.resource_version
+    );
+    assert_eq!(server.resource_version(), rv);
+
+    // missing object
+    let mut ghost = cm.clone();
+    ghost.metadata.name = Some("ghost".into());
+    assert_eq!(
+        status(api.replace("ghost", &PostParams::default(), &ghost).await).code,
+        404
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn generation_bumps_on_spec_changes_only_and_status_is_a_subresource() {
+    let server = server().await;
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "d" },
+        "spec": { "replicas": 1, "selector": { "matchLabels": { "a": "b" } },
+                  "template": { "metadata": { "labels": { "a": "b" } }, "spec": { "containers": [] } } }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    let pp = PatchParams::default();
+    let d = api
+        .patch(
+            "d",
+            &pp,
+            &Patch::Merge(json!({ "metadata": { "labels": { "x": "y" } } })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.metadata.generation,
+        Some(1),
+        "metadata change keeps generation"
+    );
+    let d = api
+        .patch(
+            "d",
+            &pp,
+            &Patch::Merge(json!({ "spec": { "replicas": 3 } })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.metadata.generation,
+        Some(2),
+        "spec change bumps generation"
+    );
+
+    // status through the main resource is ignored...
+    let d = api
+        .patch(
+            "d",
+            &pp,
+            &Patch::Merge(json!({ "status": { "replicas": 3 } })),
+        )
+        .await
+        .unwrap();
+    assert!(d.status.is_none());
+    // ...and through /status it is applied, without touching spec or generation
+    let d = api
+        .patch_status(
+            "d",
+            &pp,
+            &Patch::Merge(json!({ "status": { "replicas": 3 }, "spec": { "replicas": 9 } })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.status.unwrap().replicas, Some(3));
+    assert_eq!(d.spec.unwrap().replicas, Some(3));
+    assert_eq!(d.metadata.generation, Some(2));
+
+    let pods = pods(&server, "default");
+    let p = pods
+        .create(&PostParams::default(), &pod("p", &[]))
+        .await
+        .unwrap();
+    let mut with_status = p.clone();
+    with_status.status = Some(PodStatus {
+        phase: Some("Running".into()),
+        ..Default::default()
+    });
+    let p = pods
+        .replace_status("p", &PostParams::default(), &with_status)
+        .await
+        .unwrap();
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
+    assert_eq!(
+        pods.get_status("p")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase
+            .as_deref(),
+        Some("Running")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn merge_patch_and_json_patch() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    api.create(&PostParams::default(), &pod("p", &[("a", "1"), ("b", "2")]))
+        .await
+        .unwrap();
+    let p = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "a": null, "c": "3" } } })),
+        )
+        .await
+        .unwrap();
+    let labels = p.metadata.labels.unwrap();
+    assert_eq!(labels.keys().collect::<Vec<_>>(), ["b", "c"]);
+
+    // a merge patch carrying a stale resourceVersion is a conflict
+    let s = status(
+        api.patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "resourceVersion": "1" } })),
+        )
+        .await,
+    );
+    assert_eq!(s.code, 409);
+
+    let ops = json!([
+        { "op": "add", "path": "/metadata/annotations", "value": { "note": "x" } },
+        { "op": "replace", "path": "/metadata/labels/b", "value": "20" },
+        { "op": "test", "path": "/metadata/labels/c", "value": "3" },
+    ]);
+    let (code, body) = raw(
+        &server,
+        Method::PATCH,
+        "/api/v1/namespaces/default/pods/p",
+        "application/json-patch+json",
+        ops.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["metadata"]["annotations"]["note"], "x");
+    assert_eq!(body["metadata"]["labels"]["b"], "20");
+
+    let failing = json!([{ "op": "test", "path": "/metadata/labels/c", "value": "nope" }]);
+    let (code, body) = raw(
+        &server,
+        Method::PATCH,
+        "/api/v1/namespaces/default/pods/p",
+        "application/json-patch+json",
+        failing.to_string().into_bytes(),
+    )
+    .await;
+    assert_status(code, &body, 422, "Invalid");
+    let (code, body) = raw(
+        &server,
+        Method::PATCH,
+        "/api/v1/namespaces/default/pods/p",
+        "application/apply-patch+yaml",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_status(code, &body, 415, "UnsupportedMediaType");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_with_finalizers_and_preconditions() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    let mut p = pod("f", &[]);
+    p.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    let created = api.create(&PostParams::default(), &p).await.unwrap();
+
+    // wrong uid precondition
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("nope".into()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(status(api.delete("f", &dp).await).code, 409);
+
+    let marked = api
+        .delete("f", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .expect("object back");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_ne!(
+        marked.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    // still there; a second delete changes nothing
+    let again = api
+        .delete("f", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        marked.metadata.resource_version
+    );
+    assert!(api.get("f").await.is_ok());
+    // removing the last finalizer removes the object
+    api.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(api.get("f").await).code, 404);
+    assert_eq!(
+        status(api.delete("f", &DeleteParams::default()).await).code,
+        404
+    );
+
+    api.create(&PostParams::default(), &pod("g", &[]))
+        .await
+        .unwrap();
+    let gone = api
+        .delete("g", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(gone.metadata.name.as_deref(), Some("g"));
+    assert!(api.get_opt("g").await.unwrap().is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_collection_with_selector() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.create(&PostParams::default(), &pod(name, &[("app", app)]))
+            .await
+            .unwrap();
+    }
+    let removed = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=web"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed.left().unwrap().items.len(), 2);
+    let left: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_status_4xx_and_leaves_the_store_alone() {
+    let server = FakeApiServerWithSmallBody::start().await;
+    let rv = server.resource_version();
+    let objects = server.object_count();
+    let pods_path = "/api/v1/namespaces/default/pods";
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            b"{not json".to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            b"[1,2]".to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"x"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"kind":"Pod","apiVersion":"apps/v1","metadata":{"name":"x"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":{"name":"Not_Valid"}}"#.to_vec(),
+            422,
+            "Invalid",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":{}}"#.to_vec(),
+            422,
+            "Invalid",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":{"name":"x","namespace":"other"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":{"name":"x","resourceVersion":"5"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":"nope"}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            br#"{"metadata":{"name":"x","labels":{"a":1}}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            pods_path,
+            "application/json",
+            vec![b' '; 70_000],
+            413,
+            "RequestEntityTooLarge",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/default/widgets",
+            "application/json",
+            b"{}".to_vec(),
+            404,
+            "NotFound",
+        ),
+        (
+            Method::GET,
+            "/apis/nope.example.com/v1/things",
+            "",
+            Vec::new(),
+            404,
+            "NotFound",
+        ),
+        (Method::GET, "/not/an/api", "", Vec::new(), 404, "NotFound"),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?labelSelector=a%20in%20(",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?fieldSelector=spec.weird%3Dx",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?continue=garbage",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?resourceVersion=abc",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?limit=x",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods?resourceVersionMatch=Exact",
+            "",
+            Vec::new(),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/namespaces/default/pods",
+            "application/json",
+            b"{}".to_vec(),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/pods/missing",
+            "",
+            Vec::new(),
+            404,
+            "NotFound",
+        ),
+    ];
+    for (method, path, ct, body, code, reason) in cases {
+        let (got, body) = raw(&server.0, method.clone(), path, ct, body).await;
+        assert_status(got, &body, code, reason);
+        eprintln!("{method} {path}: {}", body["message"]);
+    }
+    let (code, _) = raw(
+        &server.0,
+        Method::POST,
+        pods_path,
+        "application/json",
+        br#"{"metadata":{"name":"ok"}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(
+        server.resource_version(),
+        rv + 1,
+        "only the good create wrote"
+    );
+    assert_eq!(server.object_count(), objects + 1);
+    server.0.shutdown().await;
+}
+
+/// (method, path, content type, body, expected code, expected reason)
+type Case = (
+    Method,
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
+/// A server with a 64 KiB body limit.
+struct FakeApiServerWithSmallBody(fake_apiserver::ServerHandle);
+
+impl FakeApiServerWithSmallBody {
+    async fn start() -> Self {
+        Self(
+            fake_apiserver::FakeApiServer::builder()
+                .max_body_bytes(64 * 1024)
+                .start()
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+impl std::ops::Deref for FakeApiServerWithSmallBody {
+    type Target = fake_apiserver::ServerHandle;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}

@@ -1,0 +1,127 @@
+//! `kubectl` against the server: discovery, table printing, create, get as JSON, delete.
+//! Skipped, loudly, where `kubectl` is not installed.
+// issue 6 point 5 (kubectl smoke test).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Option<(bool, String)> {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--request-timeout=10s")
+        .args(args)
+        .output()
+        .ok()?;
+    Some((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_smoke() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED kubectl_smoke: kubectl is not installed on this machine");
+        return;
+    }
+    let server = server().await;
+    let dir = std::env::temp_dir().join(format!("fake-apiserver-kubectl-{}", server.addr().port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = dir.join("kubeconfig");
+    server.write_kubeconfig(&kc).unwrap();
+    let manifest = dir.join("cm.json");
+    std::fs::write(&manifest, r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-kubectl","labels":{"app":"smoke"}},"data":{"k":"v"}}"#).unwrap();
+
+    let run = |args: Vec<String>| {
+        let kc = kc.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kubectl(&kc, &args).expect("kubectl runs")
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+
+    // (`kubectl create namespace` sends protobuf, which this server does not speak: use a manifest;
+    // no OpenAPI is served, hence --validate=false)
+    let ns_manifest = dir.join("ns.json");
+    std::fs::write(
+        &ns_manifest,
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"smoke"}}"#,
+    )
+    .unwrap();
+    let (ok, out) = run(vec![
+        "create".into(),
+        "--validate=false".into(),
+        "-f".into(),
+        ns_manifest.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let (ok, out) = run(vec![
+        "create".into(),
+        "--validate=false".into(),
+        "-n".into(),
+        "smoke".into(),
+        "-f".into(),
+        manifest.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let (ok, out) = run(s(&["get", "configmaps", "-n", "smoke"])).await.unwrap();
+    assert!(
+        ok && out.contains("from-kubectl") && out.contains("AGE"),
+        "{out}"
+    );
+    let (ok, out) = run(s(&[
+        "get",
+        "cm",
+        "from-kubectl",
+        "-n",
+        "smoke",
+        "-o",
+        "json",
+    ]))
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let cm: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cm["data"]["k"], "v");
+    let (ok, out) = run(s(&["get", "ns"])).await.unwrap();
+    assert!(
+        ok && out.contains("kube-system") && out.contains("smoke"),
+        "{out}"
+    );
+    let (ok, out) = run(s(&["api-resources"])).await.unwrap();
+    assert!(
+        ok && out.contains("deployments") && out.contains("pods"),
+        "{out}"
+    );
+    let (ok, out) = run(s(&["delete", "cm", "from-kubectl", "-n", "smoke"]))
+        .await
+        .unwrap();
+    assert!(ok, "{out}");
+    let (ok, out) = run(s(&["get", "cm", "from-kubectl", "-n", "smoke"]))
+        .await
+        .unwrap();
+    assert!(
+        !ok && out.contains("NotFound") || out.contains("not found"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    server.shutdown().await;
+}

@@ -1,8 +1,9 @@
 //! client-go's informer core for Rust, independent of any API client: the indexed cache
 //! ([`Indexer`], [`Lister`]), event handlers ([`ResourceEventHandler`], [`handler_fn`]), the
 //! per-handler fan-out ([`SharedProcessor`]), delta processing ([`process_deltas`]) between a
-//! [`DeltaFifo`](delta_fifo::DeltaFifo) and the handlers, the [`ListerWatcher`] interface a
-//! reflector lists and watches through, and the reflector's [`Backoff`]. Rules cited as
+//! [`DeltaFifo`](delta_fifo::DeltaFifo) and the handlers, the [`ListerWatcher`] interface, the
+//! [`Reflector`] that lists and watches through it into the FIFO (with its [`Backoff`]), and
+//! [`MemoryListerWatcher`], an in-memory API server for tests and examples. Rules cited as
 //! `IX-n`, `SI-n`, `RF-n` are those of the flywheel client-go spec (sections 3 to 5).
 //!
 //! Objects are any [`Resource`] (a [`delta_fifo::Object`] with a resourceVersion), held as
@@ -74,8 +75,9 @@
 //!
 //! # Features
 //!
-//! None yet. Handlers run on listener threads; [`HandlerRegistration::synced_async`] and
-//! [`ListerWatcher`] are executor-agnostic futures.
+//! None yet. Handlers run on listener threads; [`HandlerRegistration::synced_async`],
+//! [`ListerWatcher`] and [`Reflector::run`] are executor-agnostic futures; the reflector waits
+//! on a timer-wheel [`Driver`](timer_wheel::Driver), so tests on a fake clock never sleep.
 //!
 //! # Deviations from client-go
 //!
@@ -86,13 +88,16 @@
 //!   panics are caught and counted.
 //! * Processing errors are reported ([`run_process_loop`]), not silently dropped (SI-3).
 //! * A relisted object whose version equals the cached one keeps the cached `Arc`.
+//! * The reflector reports every end of a list or watch (cause, version, next step) to its
+//!   termination hook, not only list errors; a stop cancels an in-flight list.
 //!
 //! # Not done yet (issue 7)
 //!
-//! The reflector side stops at the [`ListerWatcher`] interface, its status classification
-//! and the [`Backoff`]: the reflector run loop (RF-1, RF-3..RF-18), the in-memory fake
-//! lister-watcher, the `SharedIndexInformer` that wires reflector, FIFO and processor
-//! together, and the kube `ListerWatcher` implementation come next.
+//! * The `SharedIndexInformer` that wires [`Reflector`], FIFO and [`SharedProcessor`]
+//!   together (today a caller runs the reflector and [`run_process_loop`] side by side).
+//! * The streaming initial list (RF-3, RF-19..RF-23, `sendInitialEvents`); the reflector
+//!   always lists.
+//! * The kube [`ListerWatcher`] implementation, and tests against `fake-apiserver`.
 #![forbid(unsafe_code)]
 
 mod backoff;
@@ -103,9 +108,11 @@ mod indexer;
 mod listener;
 mod lister;
 mod lister_watcher;
+mod memory;
 mod object;
 mod process_deltas;
 mod processor;
+mod reflector;
 
 pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};
 pub use delta_fifo::DeletedObject;
@@ -118,9 +125,14 @@ pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
     ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
 };
+pub use memory::{DEFAULT_HISTORY, MemoryListerWatcher, MemoryObject, Request};
 pub use object::Resource;
 pub use process_deltas::{
     Transform, informer_fifo, informer_transform, pop_and_process, process_deltas,
     run_process_loop, strip_managed_fields,
 };
 pub use processor::{HandlerOptions, HandlerRegistration, MIN_RESYNC_PERIOD, SharedProcessor};
+pub use reflector::{
+    Call, DEFAULT_PAGE_SIZE, INTERNAL_ERROR_RESET, MIN_WATCH_TIMEOUT, Next, Reflector,
+    ReflectorBuilder, ReflectorError, Termination, VERY_SHORT_WATCH,
+};

@@ -131,9 +131,9 @@ pub type WatchStream<K> = BoxStream<'static, WatchEvent<K>>;
 
 /// The list and watch calls of one resource type (client-go's `ListerWatcher`).
 ///
-/// A kube implementation maps these onto `Api::<K>::list` and `Api::<K>::watch`; this crate
-/// will ship an in-memory fake (an event log with compaction and injected errors) alongside the
-/// reflector; see the crate docs for what is not done yet.
+/// A kube implementation maps these onto `Api::<K>::list` and `Api::<K>::watch` (not written
+/// yet; see the crate docs); [`MemoryListerWatcher`](crate::MemoryListerWatcher) is an
+/// in-memory one (an event log with compaction and injected errors) for tests and examples.
 pub trait ListerWatcher<K>: Send + Sync {
     /// Lists one page.
     fn list(

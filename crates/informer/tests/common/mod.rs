@@ -76,3 +76,9 @@ pub fn keys_of(objs: &[Arc<Pod>]) -> Vec<String> {
     keys.sort();
     keys
 }
+
+impl informer::MemoryObject for Pod {
+    fn set_resource_version(&mut self, rv: &str) {
+        self.rv = rv.to_owned();
+    }
+}

@@ -1,0 +1,815 @@
+//! [`Reflector`]: lists and watches through a [`ListerWatcher`] and feeds a
+//! [`DeltaFifo`] (spec section 3, RF-1..RF-18): the run loop with backoff, the choice of list
+//! version and page size, re-watching without relisting, error classification, the resync
+//! timer and cancellation.
+//!
+//! # Ground rules
+//!
+//! The run loop owns its working state (backoff, retry budget, "version unavailable" and
+//! "paginated" marks) in a local [`RunState`]; nothing else touches it. The only state shared
+//! with other threads is the last synced resourceVersion (a `Mutex<String>`, written by the
+//! run loop only, read by [`Reflector::last_sync_resource_version`]; it is not synchronised
+//! with the FIFO's content) and the `running` flag, which makes a second concurrent
+//! [`run`](Reflector::run) fail instead of interleaving with the first.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use delta_fifo::DeltaFifo;
+use futures::StreamExt;
+use futures::future::{Either, select};
+use parking_lot::Mutex;
+use timer_wheel::{Driver, SharedClock, Timer};
+
+use crate::backoff::Backoff;
+use crate::error::ApiError;
+use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions};
+use crate::object::{Resource, version_of};
+
+/// Page size of a paginated list (client-go's pager default).
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// Shortest watch timeout asked for: a watch lives 5 to 10 minutes, so that reconnects of many
+/// clients spread out instead of arriving together (RF-11).
+pub const MIN_WATCH_TIMEOUT: Duration = Duration::from_secs(300);
+/// A watch that closes sooner than this without delivering an event is an error (RF-15): the
+/// server is likely refusing it, and re-opening at once would spin.
+pub const VERY_SHORT_WATCH: Duration = Duration::from_secs(1);
+/// A gap this long between two internal errors (500) restarts the retry budget (RF-16).
+pub const INTERNAL_ERROR_RESET: Duration = Duration::from_secs(60);
+
+/// Why a list or watch ended badly.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReflectorError {
+    /// A list call failed.
+    #[error("{name}: list at resourceVersion {resource_version:?} failed")]
+    List {
+        /// The reflector's name.
+        name: String,
+        /// The version the list asked for.
+        resource_version: String,
+        /// The server's answer.
+        #[source]
+        source: ApiError,
+    },
+    /// Opening a watch failed.
+    #[error("{name}: opening a watch at resourceVersion {resource_version:?} failed")]
+    WatchOpen {
+        /// The reflector's name.
+        name: String,
+        /// The version the watch asked for.
+        resource_version: String,
+        /// The server's answer.
+        #[source]
+        source: ApiError,
+    },
+    /// An open watch ended with an `Error` event.
+    #[error("{name}: the watch ended with an error at resourceVersion {resource_version:?}")]
+    WatchStream {
+        /// The reflector's name.
+        name: String,
+        /// The last synced version when it ended.
+        resource_version: String,
+        /// The status of the `Error` event.
+        #[source]
+        source: ApiError,
+    },
+    /// The watch closed within [`VERY_SHORT_WATCH`] without any event (RF-15).
+    #[error(
+        "{name}: very short watch at resourceVersion {resource_version:?}: closed after {lasted:?} with no event"
+    )]
+    VeryShortWatch {
+        /// The reflector's name.
+        name: String,
+        /// The version the watch was opened at.
+        resource_version: String,
+        /// How long it lasted.
+        lasted: Duration,
+    },
+    /// The FIFO refused a listed batch (`replace`).
+    #[error("{name}: the FIFO refused the list at resourceVersion {resource_version:?}")]
+    Store {
+        /// The reflector's name.
+        name: String,
+        /// The version of the list.
+        resource_version: String,
+        /// What the FIFO said.
+        #[source]
+        source: Arc<delta_fifo::Error>,
+    },
+    /// [`run`](Reflector::run) was called while another run of the same reflector is going on.
+    #[error("{name}: the reflector is already running")]
+    AlreadyRunning {
+        /// The reflector's name.
+        name: String,
+    },
+    /// The timer driver shut down; the reflector cannot wait any more and stops.
+    #[error("{name}: the timer driver shut down")]
+    DriverShutdown {
+        /// The reflector's name.
+        name: String,
+    },
+}
+
+impl ReflectorError {
+    /// The API error behind this one, if any.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::List { source, .. }
+            | Self::WatchOpen { source, .. }
+            | Self::WatchStream { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Which call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// A (possibly paginated) list.
+    List,
+    /// A watch: opening it or streaming from it.
+    Watch,
+}
+
+/// What the reflector does after a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Next {
+    /// The list succeeded: watch from its version.
+    Watch,
+    /// Re-open the watch from the last synced version at once (RF-15, RF-16 internal error
+    /// within budget).
+    Rewatch,
+    /// Wait one backoff step, then re-open the watch from the same version (RF-12, RF-16 429).
+    RewatchAfterBackoff,
+    /// List again at once with version `""` (RF-9).
+    RelistAtLatest,
+    /// Wait one backoff step, then list again (RF-1).
+    RelistAfterBackoff,
+    /// The reflector was stopped (RF-17).
+    Stop,
+}
+
+/// One end of a list or watch, as reported to the hook set with
+/// [`ReflectorBuilder::on_termination`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Termination {
+    /// The call that ended.
+    pub call: Call,
+    /// For a list, the version asked for; for a watch, the last synced version when it ended.
+    pub resource_version: String,
+    /// Why it ended badly; `None` for a successful list, a normal watch close or a stop.
+    pub error: Option<ReflectorError>,
+    /// What the reflector does next.
+    pub next: Next,
+}
+
+type Hook = Arc<dyn Fn(&Termination) + Send + Sync>;
+type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Configures a [`Reflector`]; made by [`Reflector::builder`].
+pub struct ReflectorBuilder<K, L> {
+    lister_watcher: L,
+    fifo: Arc<DeltaFifo<K>>,
+    driver: Driver,
+    name: String,
+    page_size: Option<u32>,
+    resync_period: Duration,
+    should_resync: Option<ShouldResync>,
+    max_internal_error_retry: Duration,
+    hook: Option<Hook>,
+    seed: Option<u64>,
+}
+
+impl<K, L> ReflectorBuilder<K, L> {
+    /// The name used in errors and logs (default `"reflector"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Always lists with this page size (client-go's `WatchListPageSize`); otherwise RF-7
+    /// decides.
+    #[doc(alias = "WatchListPageSize")]
+    pub fn page_size(mut self, limit: u32) -> Self {
+        self.page_size = Some(limit);
+        self
+    }
+
+    /// Every `period` (zero: never), while watching, calls `should_resync` and, if it returns
+    /// true, [`DeltaFifo::resync`] (RF-18). An informer passes its processor's
+    /// [`should_resync`](crate::SharedProcessor::should_resync) and
+    /// [`resync_check_period`](crate::SharedProcessor::resync_check_period).
+    pub fn resync(
+        mut self,
+        period: Duration,
+        should_resync: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.resync_period = period;
+        self.should_resync = Some(Arc::new(should_resync));
+        self
+    }
+
+    /// How long internal errors (500) ending a watch are answered by re-watching at once,
+    /// counted from the first of a burst (RF-16; client-go's `MaxInternalErrorRetryDuration`).
+    /// Zero, the default, relists on the first one.
+    #[doc(alias = "MaxInternalErrorRetryDuration")]
+    pub fn max_internal_error_retry_duration(mut self, budget: Duration) -> Self {
+        self.max_internal_error_retry = budget;
+        self
+    }
+
+    /// Calls `hook` at every end of a list or watch (RF-1; flywheel reports every end, not only
+    /// list errors). It runs on the reflector's task: keep it short.
+    #[doc(alias = "WatchErrorHandler")]
+    pub fn on_termination(mut self, hook: impl Fn(&Termination) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Seeds the random backoff jitter and watch timeouts (for tests).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The reflector.
+    pub fn build(self) -> Reflector<K, L> {
+        Reflector {
+            lister_watcher: self.lister_watcher,
+            fifo: self.fifo,
+            clock: Arc::clone(self.driver.clock()),
+            driver: self.driver,
+            name: self.name,
+            page_size: self.page_size,
+            resync_period: self.resync_period,
+            should_resync: self.should_resync,
+            max_internal_error_retry: self.max_internal_error_retry,
+            hook: self.hook,
+            seed: self.seed,
+            last_sync_rv: Mutex::new(String::new()),
+            running: AtomicBool::new(false),
+            runs: AtomicU64::new(0),
+        }
+    }
+}
+
+/// client-go's `Reflector`: keeps a [`DeltaFifo`] in step with the server through a
+/// [`ListerWatcher`].
+///
+/// [`run`](Self::run) lists (first at version `"0"`, then at the last synced version, `""`
+/// only after an expired or too-large answer to a list), replaces the FIFO's content with the
+/// result, then watches from the list's version, queueing an add, update or delete per event;
+/// bookmarks move the version. A watch that closes normally is re-opened from the last
+/// version without relisting; errors are classified as in the spec's table (section 3.6).
+/// Waits go through a timer-wheel [`Driver`], so a test on a [`FakeClock`](timer_wheel::FakeClock)
+/// and a manual driver moves time itself.
+///
+/// Objects whose key the FIFO cannot compute are logged and skipped (RF-13); the stream is
+/// typed, so there are no wrong-type events to skip.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use delta_fifo::{DeltaFifo, Object};
+/// use informer::{MemoryListerWatcher, MemoryObject, Next, Reflector, Resource, Termination};
+/// use timer_wheel::{Driver, FakeClock};
+///
+/// #[derive(Clone, Debug)]
+/// struct Cm {
+///     name: String,
+///     rv: String,
+/// }
+/// impl Object for Cm {
+///     fn name(&self) -> Option<&str> {
+///         Some(&self.name)
+///     }
+/// }
+/// impl Resource for Cm {
+///     fn resource_version(&self) -> Option<&str> {
+///         Some(&self.rv)
+///     }
+/// }
+/// impl MemoryObject for Cm {
+///     fn set_resource_version(&mut self, rv: &str) {
+///         self.rv = rv.to_owned();
+///     }
+/// }
+///
+/// let server = MemoryListerWatcher::new();
+/// server.create(Cm { name: "a".into(), rv: String::new() })?;
+/// let fifo = Arc::new(DeltaFifo::new());
+/// let driver = Driver::builder().clock(FakeClock::new()).manual()?;
+///
+/// // Stop once the first list is in the FIFO.
+/// let (listed_tx, listed_rx) = futures::channel::oneshot::channel();
+/// let listed_tx = Mutex::new(Some(listed_tx));
+/// let reflector = Reflector::builder(server.clone(), Arc::clone(&fifo), driver)
+///     .name("configmaps")
+///     .on_termination(move |end: &Termination| {
+///         if end.next == Next::Watch {
+///             if let Some(tx) = listed_tx.lock().unwrap().take() {
+///                 let _ = tx.send(());
+///             }
+///         }
+///     })
+///     .build();
+/// futures::executor::block_on(reflector.run(async {
+///     let _ = listed_rx.await;
+/// }))?;
+/// assert_eq!(reflector.last_sync_resource_version(), "1");
+/// assert_eq!(fifo.list_keys().len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Reflector<K, L> {
+    lister_watcher: L,
+    fifo: Arc<DeltaFifo<K>>,
+    driver: Driver,
+    clock: SharedClock,
+    name: String,
+    page_size: Option<u32>,
+    resync_period: Duration,
+    should_resync: Option<ShouldResync>,
+    max_internal_error_retry: Duration,
+    hook: Option<Hook>,
+    seed: Option<u64>,
+    /// The version of the last list or watch event applied to the FIFO; `""` before any.
+    last_sync_rv: Mutex<String>,
+    /// Set while a `run` is in progress.
+    running: AtomicBool,
+    /// How many runs were started (varies the seed between runs).
+    runs: AtomicU64,
+}
+
+/// The run loop's own state (see the module's ground rules).
+struct RunState {
+    backoff: Backoff,
+    rng: fastrand::Rng,
+    /// The last list failed with expired or too-large: the next list asks for `""` (RF-6).
+    rv_unavailable: bool,
+    /// A list at `"0"` came back paginated: the watch cache is off, keep paging (RF-7).
+    paginated: bool,
+    /// First and latest internal error of the current burst (RF-16).
+    internal_errors: Option<(Instant, Instant)>,
+    /// The call in progress, reported as stopped if the run is cancelled.
+    in_flight: Call,
+}
+
+impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
+    /// A builder for a reflector listing and watching through `lister_watcher` into `fifo`,
+    /// waiting on `driver` (and reading time from its clock).
+    pub fn builder(
+        lister_watcher: L,
+        fifo: Arc<DeltaFifo<K>>,
+        driver: Driver,
+    ) -> ReflectorBuilder<K, L> {
+        ReflectorBuilder {
+            lister_watcher,
+            fifo,
+            driver,
+            name: "reflector".to_owned(),
+            page_size: None,
+            resync_period: Duration::ZERO,
+            should_resync: None,
+            max_internal_error_retry: Duration::ZERO,
+            hook: None,
+            seed: None,
+        }
+    }
+
+    /// The reflector's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version of the last list or watch event applied to the FIFO, `""` before the
+    /// first list. Readable at any time; not synchronised with the FIFO's content.
+    #[doc(alias = "LastSyncResourceVersion")]
+    pub fn last_sync_resource_version(&self) -> String {
+        self.last_sync_rv.lock().clone()
+    }
+
+    /// Lists and watches until `stop` completes (RF-1): list, watch, and after every failure
+    /// one backoff step on the driver before listing again. Every end of a list or watch goes
+    /// to the termination hook.
+    ///
+    /// # Errors
+    ///
+    /// [`ReflectorError::AlreadyRunning`] if another `run` of this reflector is in progress;
+    /// [`ReflectorError::DriverShutdown`] if the timer driver shut down. A stop is `Ok(())`
+    /// (RF-17).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future stops the reflector like `stop` does (an in-flight
+    /// list or watch is dropped, hence cancelled), except that no `Stop` is reported. The
+    /// FIFO holds whatever was queued before; a later `run` relists from the last synced
+    /// version.
+    pub async fn run(&self, stop: impl Future<Output = ()>) -> Result<(), ReflectorError> {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return Err(ReflectorError::AlreadyRunning {
+                name: self.name.clone(),
+            });
+        }
+        let _running = RunningGuard(&self.running);
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let (backoff, rng) = match self.seed {
+            Some(seed) => (
+                Backoff::new(Arc::clone(&self.clock)).with_seed(seed.wrapping_add(run)),
+                fastrand::Rng::with_seed(seed.wrapping_add(run).wrapping_mul(31)),
+            ),
+            None => (Backoff::new(Arc::clone(&self.clock)), fastrand::Rng::new()),
+        };
+        let mut state = RunState {
+            backoff,
+            rng,
+            rv_unavailable: false,
+            paginated: false,
+            internal_errors: None,
+            in_flight: Call::List,
+        };
+        let result = {
+            let work = pin!(self.run_loop(&mut state));
+            match select(work, pin!(stop)).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(((), _)) => None,
+            }
+        };
+        match result {
+            Some(result) => result,
+            None => {
+                tracing::debug!(reflector = %self.name, "reflector stopped");
+                self.report(
+                    state.in_flight,
+                    self.last_sync_resource_version(),
+                    None,
+                    Next::Stop,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn run_loop(&self, state: &mut RunState) -> Result<(), ReflectorError> {
+        loop {
+            self.list_and_watch(state).await?;
+            let delay = state.backoff.next_delay();
+            self.sleep(delay, None).await?;
+        }
+    }
+
+    /// One list, then watches until one ends in a way that calls for a relist (RF-3..RF-5).
+    async fn list_and_watch(&self, state: &mut RunState) -> Result<(), ReflectorError> {
+        state.in_flight = Call::List;
+        if !self.list(state).await {
+            return Ok(());
+        }
+        state.in_flight = Call::Watch;
+        let resync = (!self.resync_period.is_zero()).then(|| self.driver.timer(self.resync_period));
+        self.watch(state, resync.as_ref()).await
+    }
+
+    /// RF-6..RF-10. Returns whether the FIFO now holds a fresh list.
+    async fn list(&self, state: &mut RunState) -> bool {
+        let rv = self.relist_resource_version(state);
+        let first = match self.list_at(state, &rv).await {
+            Ok(listed) => Ok(listed),
+            Err(source) if source.is_expired() || source.is_too_large_resource_version() => {
+                // RF-9: ask for the latest state once, as a quorum read.
+                state.rv_unavailable = true;
+                self.report(
+                    Call::List,
+                    rv.clone(),
+                    Some(self.list_error(&rv, source)),
+                    Next::RelistAtLatest,
+                );
+                let latest = self.relist_resource_version(state);
+                self.list_at(state, &latest).await.map_err(|e| (latest, e))
+            }
+            Err(source) => Err((rv.clone(), source)),
+        };
+        let (items, list_rv) = match first {
+            Ok(listed) => listed,
+            Err((rv, source)) => {
+                let error = self.list_error(&rv, source);
+                tracing::warn!(reflector = %self.name, %error, "list failed");
+                self.report(Call::List, rv, Some(error), Next::RelistAfterBackoff);
+                return false;
+            }
+        };
+        state.rv_unavailable = false;
+        if let Err(source) = self.fifo.replace(items, &list_rv) {
+            let error = ReflectorError::Store {
+                name: self.name.clone(),
+                resource_version: list_rv.clone(),
+                source: Arc::new(source),
+            };
+            tracing::warn!(reflector = %self.name, %error, "replace failed");
+            self.report(Call::List, rv, Some(error), Next::RelistAfterBackoff);
+            return false;
+        }
+        self.set_last_sync_rv(&list_rv);
+        self.report(Call::List, rv, None, Next::Watch);
+        true
+    }
+
+    /// RF-6: `""` after an expired or too-large list, `"0"` before the first sync, else the
+    /// last synced version.
+    fn relist_resource_version(&self, state: &RunState) -> String {
+        if state.rv_unavailable {
+            return String::new();
+        }
+        let last = self.last_sync_resource_version();
+        if last.is_empty() {
+            "0".to_owned()
+        } else {
+            last
+        }
+    }
+
+    /// One paginated list at `rv` (RF-7, RF-8); returns the items and the list's version.
+    async fn list_at(&self, state: &mut RunState, rv: &str) -> Result<(Vec<K>, String), ApiError> {
+        let limit = match self.page_size {
+            Some(limit) => limit,
+            None if state.paginated => DEFAULT_PAGE_SIZE,
+            None if !rv.is_empty() && rv != "0" => 0,
+            None => DEFAULT_PAGE_SIZE,
+        };
+        let lw = &self.lister_watcher;
+        let first = lw
+            .list(&ListOptions {
+                resource_version: rv.to_owned(),
+                limit,
+                continue_token: None,
+            })
+            .await?;
+        let list_rv = first.resource_version;
+        let mut items = first.items;
+        let mut token = first.continue_token;
+        let paginated = token.is_some();
+        while let Some(continue_token) = token.take() {
+            let page = lw
+                .list(&ListOptions {
+                    resource_version: String::new(),
+                    limit,
+                    continue_token: Some(continue_token),
+                })
+                .await;
+            match page {
+                Ok(page) => {
+                    items.extend(page.items);
+                    token = page.continue_token;
+                }
+                Err(error) if error.is_expired() => {
+                    // RF-8: the snapshot is gone; one unpaginated list at the original version.
+                    tracing::debug!(reflector = %self.name, %error, "continue expired; listing in full");
+                    let full = lw
+                        .list(&ListOptions {
+                            resource_version: rv.to_owned(),
+                            limit: 0,
+                            continue_token: None,
+                        })
+                        .await?;
+                    return Ok((full.items, full.resource_version));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        // RF-10: only a paginated answer to "0" says the watch cache is off.
+        if rv == "0" && paginated {
+            state.paginated = true;
+        }
+        Ok((items, list_rv))
+    }
+
+    /// Watches from the last synced version until a relist is due (RF-11..RF-16, RF-18);
+    /// returns `Ok` for a relist after backoff.
+    async fn watch(
+        &self,
+        state: &mut RunState,
+        resync: Option<&Timer>,
+    ) -> Result<(), ReflectorError> {
+        loop {
+            let rv = self.last_sync_resource_version();
+            let options = WatchOptions {
+                resource_version: rv.clone(),
+                timeout_seconds: state.rng.u32(300..600),
+                allow_watch_bookmarks: true,
+            };
+            let started = self.clock.now();
+            let opened = self
+                .with_resync(self.lister_watcher.watch(&options), resync)
+                .await;
+            let mut stream = match opened {
+                Ok(stream) => stream,
+                Err(source) => {
+                    let retry = source.is_connection_refused() || source.is_too_many_requests();
+                    let error = ReflectorError::WatchOpen {
+                        name: self.name.clone(),
+                        resource_version: rv.clone(),
+                        source,
+                    };
+                    tracing::warn!(reflector = %self.name, %error, "watch open failed");
+                    if retry {
+                        // RF-12: same version, after a backoff step.
+                        self.report(Call::Watch, rv, Some(error), Next::RewatchAfterBackoff);
+                        let delay = state.backoff.next_delay();
+                        self.sleep(delay, resync).await?;
+                        continue;
+                    }
+                    self.report(Call::Watch, rv, Some(error), Next::RelistAfterBackoff);
+                    return Ok(());
+                }
+            };
+            // RF-14: after a watch from "" or "0", Added events come in any version order.
+            let mut trust_added = !(rv.is_empty() || rv == "0");
+            let mut events = 0_u64;
+            let status = loop {
+                let Some(event) = self.with_resync(stream.next(), resync).await else {
+                    break None;
+                };
+                events += 1;
+                let (obj_rv, applied) = match event {
+                    WatchEvent::Added(obj) => {
+                        let rv = version_of(&obj).map(str::to_owned);
+                        (rv.filter(|_| trust_added), self.fifo.add(obj))
+                    }
+                    WatchEvent::Modified(obj) => {
+                        trust_added = true;
+                        (version_of(&obj).map(str::to_owned), self.fifo.update(obj))
+                    }
+                    WatchEvent::Deleted(obj) => {
+                        trust_added = true;
+                        (version_of(&obj).map(str::to_owned), self.fifo.delete(obj))
+                    }
+                    WatchEvent::Bookmark { resource_version } => {
+                        trust_added = true;
+                        (Some(resource_version).filter(|rv| !rv.is_empty()), Ok(()))
+                    }
+                    WatchEvent::Error(status) => break Some(status),
+                };
+                if let Err(error) = applied {
+                    tracing::warn!(reflector = %self.name, %error, "the FIFO refused a watch event");
+                }
+                if let Some(obj_rv) = obj_rv {
+                    self.set_last_sync_rv(&obj_rv);
+                }
+            };
+            drop(stream);
+            let rv = self.last_sync_resource_version();
+            let Some(status) = status else {
+                let lasted = self.clock.now().saturating_duration_since(started);
+                if events == 0 && lasted < VERY_SHORT_WATCH {
+                    let error = ReflectorError::VeryShortWatch {
+                        name: self.name.clone(),
+                        resource_version: rv.clone(),
+                        lasted,
+                    };
+                    tracing::warn!(reflector = %self.name, %error, "very short watch");
+                    self.report(Call::Watch, rv, Some(error), Next::RelistAfterBackoff);
+                    return Ok(());
+                }
+                // RF-15: a normal timeout; re-watch, no relist.
+                self.report(Call::Watch, rv, None, Next::Rewatch);
+                continue;
+            };
+            let source = ApiError::Status(status);
+            let next = if source.is_expired() {
+                Next::RelistAfterBackoff
+            } else if source.is_too_many_requests() {
+                Next::RewatchAfterBackoff
+            } else if source.is_internal() && self.internal_retry_allowed(state) {
+                Next::Rewatch
+            } else {
+                Next::RelistAfterBackoff
+            };
+            let error = ReflectorError::WatchStream {
+                name: self.name.clone(),
+                resource_version: rv.clone(),
+                source,
+            };
+            if next == Next::RelistAfterBackoff
+                && error.api_error().is_some_and(ApiError::is_expired)
+            {
+                tracing::debug!(reflector = %self.name, %error, "watch expired");
+            } else {
+                tracing::warn!(reflector = %self.name, %error, "watch ended");
+            }
+            self.report(Call::Watch, rv, Some(error), next);
+            match next {
+                Next::Rewatch => {}
+                Next::RewatchAfterBackoff => {
+                    let delay = state.backoff.next_delay();
+                    self.sleep(delay, resync).await?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// RF-16: records an internal error and says whether the budget allows re-watching.
+    fn internal_retry_allowed(&self, state: &mut RunState) -> bool {
+        let now = self.clock.now();
+        let (first, _) = match state.internal_errors {
+            Some((first, last)) if now.saturating_duration_since(last) < INTERNAL_ERROR_RESET => {
+                (first, last)
+            }
+            _ => (now, now),
+        };
+        state.internal_errors = Some((first, now));
+        !self.max_internal_error_retry.is_zero()
+            && now.saturating_duration_since(first) <= self.max_internal_error_retry
+    }
+
+    /// Waits `delay` on the driver, serving the resync timer meanwhile.
+    async fn sleep(&self, delay: Duration, resync: Option<&Timer>) -> Result<(), ReflectorError> {
+        let timer = self.driver.timer(delay);
+        self.with_resync(timer.recv_async(), resync)
+            .await
+            .map(drop)
+            .map_err(|_| ReflectorError::DriverShutdown {
+                name: self.name.clone(),
+            })
+    }
+
+    /// Awaits `work`; whenever the resync timer fires meanwhile, resyncs the FIFO if
+    /// `should_resync` says so and re-arms the timer (RF-18).
+    async fn with_resync<T>(&self, work: impl Future<Output = T>, resync: Option<&Timer>) -> T {
+        let mut work = pin!(work);
+        let Some(timer) = resync else {
+            return work.await;
+        };
+        loop {
+            match select(work.as_mut(), pin!(timer.recv_async())).await {
+                Either::Left((out, _)) => return out,
+                Either::Right((Ok(_), _)) => {
+                    if self.should_resync.as_ref().is_none_or(|should| should()) {
+                        let queued = self.fifo.resync();
+                        tracing::trace!(reflector = %self.name, queued, "resync");
+                    }
+                    timer.reset(self.resync_period);
+                }
+                // The driver is gone: no more resyncs; the work itself notices.
+                Either::Right((Err(_), _)) => return work.await,
+            }
+        }
+    }
+
+    fn list_error(&self, rv: &str, source: ApiError) -> ReflectorError {
+        ReflectorError::List {
+            name: self.name.clone(),
+            resource_version: rv.to_owned(),
+            source,
+        }
+    }
+
+    fn set_last_sync_rv(&self, rv: &str) {
+        let mut last = self.last_sync_rv.lock();
+        last.clear();
+        last.push_str(rv);
+    }
+
+    fn report(
+        &self,
+        call: Call,
+        resource_version: String,
+        error: Option<ReflectorError>,
+        next: Next,
+    ) {
+        if let Some(hook) = &self.hook {
+            hook(&Termination {
+                call,
+                resource_version,
+                error,
+                next,
+            });
+        }
+    }
+}
+
+impl<K, L> fmt::Debug for Reflector<K, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reflector")
+            .field("name", &self.name)
+            .field("last_sync_resource_version", &*self.last_sync_rv.lock())
+            .field("resync_period", &self.resync_period)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Clears the `running` flag when a run ends or is dropped.
+struct RunningGuard<'a>(&'a AtomicBool);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}

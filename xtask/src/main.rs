@@ -3,10 +3,12 @@
 //! * `cargo xtask ci` — every check CI runs, in order, stopping at the first failure.
 //! * `cargo xtask bench [FILTER] [--quick] [--rounds N]` — the criterion benches, and a report of
 //!   medians and ratios in `target/bench-report.md`.
+//! * `cargo xtask soak [--cases N]` — every proptest model test in release with N cases each.
 
 mod bench;
 mod ci;
 mod cmd;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -32,7 +35,8 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage:
   cargo xtask ci                                 run every CI check (fmt, clippy, tests, privileged tests, docs, benches in test mode)
-  cargo xtask bench [FILTER] [--quick] [--rounds N]   run the criterion benches; writes target/bench-report.md";
+  cargo xtask bench [FILTER] [--quick] [--rounds N]   run the criterion benches; writes target/bench-report.md
+  cargo xtask soak [--cases N]                   every proptest model test in release, N cases each (default 100000)";
 
 /// The workspace root (the parent of this crate's folder).
 fn project_root() -> PathBuf {

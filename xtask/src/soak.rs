@@ -1,0 +1,58 @@
+//! `cargo xtask soak [--cases N]`: every proptest model test, in release, with N cases each
+//! (default 100 000; CI runs them with the crates' own smaller defaults).
+
+use crate::cmd::{Step, seconds};
+
+/// (package, test target) of every model test.
+const MODELS: &[(&str, &str)] = &[
+    ("timer-wheel", "wheel_model"),
+    ("workqueue", "model"),
+    ("delta-fifo", "model"),
+    ("informer", "indexer_model"),
+    ("tuntap", "gso"),
+    ("tuntap", "gro"),
+];
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut cases = 100_000u64;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--cases" => {
+                cases = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--cases takes a positive number")?;
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let cases = cases.to_string();
+    for (package, test) in MODELS {
+        if !crate::project_root().join("crates").join(package).is_dir() {
+            continue;
+        }
+        let step = Step::new(
+            "soak",
+            "cargo",
+            &[
+                "test",
+                "--release",
+                "--all-features",
+                "-p",
+                package,
+                "--test",
+                test,
+            ],
+        )
+        .env("PROPTEST_CASES", &cases);
+        eprintln!("==> {}", step.shell_line());
+        let took = step.run()?;
+        eprintln!(
+            "<== {package}/{test}: {cases} cases ok in {}",
+            seconds(took)
+        );
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@
 //! | [`workqueue`] | `workqueue` | client-go's work queue, delaying and rate-limiting queues, rate limiters, metrics |
 //! | [`delta_fifo`] | `delta-fifo` | client-go's DeltaFIFO with typed tombstones |
 //! | `informer` | `informer` | the informer core: indexer, listers, handlers, shared processor |
+//! | `controller` | `controller` | the controller loop: informer events → rate-limited queue → workers → retry |
 //! | `tuntap` | `tuntap` | Linux TUN/TAP devices, netlink link configuration, packet I/O, `Dialer` |
 //!
 //! # Examples
@@ -32,11 +33,15 @@
 //! ```
 //!
 //! # Features
-//! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `tuntap`: one per crate.
+//! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `controller`, `tuntap`: one
+//!   per crate.
 //! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, ...) of the enabled crates.
 //! * `full`: all of the above.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "controller")]
+#[doc(inline)]
+pub use controller;
 #[cfg(feature = "delta-fifo")]
 #[doc(inline)]
 pub use delta_fifo;

@@ -1,5 +1,7 @@
 //! The names the controller pattern uses most, for `use flywheel::prelude::*`.
 
+#[cfg(feature = "controller")]
+pub use controller::{Action, Controller};
 #[cfg(feature = "delta-fifo")]
 pub use delta_fifo::{DeletedObject, Delta, DeltaFifo, DeltaKind, Deltas};
 #[cfg(feature = "informer")]

@@ -30,6 +30,13 @@ fn informer_path() {
     assert!(name.starts_with("informer::"), "{name}");
 }
 
+#[cfg(feature = "controller")]
+#[test]
+fn controller_path() {
+    let name = std::any::type_name::<flywheel::controller::Controller>();
+    assert!(name.starts_with("controller::"), "{name}");
+}
+
 #[cfg(feature = "tuntap")]
 #[test]
 fn tuntap_path() {

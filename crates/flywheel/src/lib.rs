@@ -35,6 +35,7 @@
 //! # Features
 //! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `controller`, `tuntap`: one
 //!   per crate.
+//! * `kube`: the informer's adapter over `kube::Api` (`KubeObject`, `KubeListerWatcher`).
 //! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, ...) of the enabled crates.
 //! * `full`: all of the above.
 #![forbid(unsafe_code)]

@@ -2,13 +2,30 @@
 //! ([`Indexer`], [`Lister`]), event handlers ([`ResourceEventHandler`], [`handler_fn`]), the
 //! per-handler fan-out ([`SharedProcessor`]), delta processing ([`process_deltas`]) between a
 //! [`DeltaFifo`](delta_fifo::DeltaFifo) and the handlers, the [`ListerWatcher`] interface, the
-//! [`Reflector`] that lists and watches through it into the FIFO (with its [`Backoff`]), and
-//! [`MemoryListerWatcher`], an in-memory API server for tests and examples. Rules cited as
-//! `IX-n`, `SI-n`, `RF-n` are those of the flywheel client-go spec (sections 3 to 5).
+//! [`Reflector`] that lists and watches through it into the FIFO (with its [`Backoff`]), the
+//! [`SharedIndexInformer`] that wires reflector, FIFO, pop loop and processor over one cache
+//! (with [`wait_for_cache_sync`] over anything [`HasSynced`]), and [`MemoryListerWatcher`], an
+//! in-memory API server for tests and examples. With the `kube` feature, `KubeObject` and
+//! `KubeListerWatcher` plug in `kube::Api`. Rules cited as `IX-n`, `SI-n`, `RF-n` are those
+//! of the flywheel client-go spec (sections 3 to 5).
 //!
 //! Objects are any [`Resource`] (a [`delta_fifo::Object`] with a resourceVersion), held as
-//! `Arc<K>` and never cloned per handler. A kube adapter plugs in by implementing [`Resource`]
-//! and [`ListerWatcher`].
+//! `Arc<K>` and never cloned per handler. Another API client plugs in by implementing
+//! [`Resource`] and [`ListerWatcher`].
+//!
+//! # Contents
+//!
+//! | Item | What it is |
+//! |---|---|
+//! | [`Indexer`], [`Lister`], [`IndexFn`] | the thread-safe indexed cache and its read views |
+//! | [`ResourceEventHandler`], [`handler_fn`], [`FilteringHandler`] | event handlers |
+//! | [`SharedProcessor`], [`HandlerRegistration`] | per-handler fan-out, buffers, resync, sync |
+//! | [`process_deltas`], [`pop_and_process`], [`informer_fifo`] | FIFO to cache and handlers |
+//! | [`ListerWatcher`], [`MemoryListerWatcher`] | the list/watch interface, an in-memory server |
+//! | [`Reflector`], [`Backoff`] | list and watch into the FIFO |
+//! | [`SharedIndexInformer`] | all of the above wired together |
+//! | [`HasSynced`], [`wait_for_cache_sync`] | waiting for caches, with a timeout and a cause |
+//! | `KubeObject`, `KubeListerWatcher` | the kube adapter (feature `kube`) |
 //!
 //! # Example: an informer without a reflector
 //!
@@ -75,9 +92,15 @@
 //!
 //! # Features
 //!
-//! None yet. Handlers run on listener threads; [`HandlerRegistration::synced_async`],
-//! [`ListerWatcher`] and [`Reflector::run`] are executor-agnostic futures; the reflector waits
-//! on a timer-wheel [`Driver`](timer_wheel::Driver), so tests on a fake clock never sleep.
+//! * `kube` (off by default): `KubeObject`, a newtype making any typed `kube::Resource` an
+//!   informer [`Resource`], and `KubeListerWatcher`, the [`ListerWatcher`] over a
+//!   `kube::Api` (pulls in kube's client, k8s-openapi and serde; needs a tokio runtime).
+//!
+//! Without it the core stays light. Handlers run on listener threads and the informer's pop
+//! loop on its own thread; [`HandlerRegistration::synced_async`], [`ListerWatcher`],
+//! [`Reflector::run`] and [`SharedIndexInformer::run`] are executor-agnostic futures; the
+//! reflector waits on a timer-wheel [`Driver`](timer_wheel::Driver), so tests on a fake clock
+//! never sleep.
 //!
 //! # Deviations from client-go
 //!
@@ -86,18 +109,30 @@
 //!   blanks the resourceVersion is refused ([`informer_transform`]).
 //! * Per-handler pending gauge and optional bounded buffers ([`BufferPolicy`]); handler
 //!   panics are caught and counted.
-//! * Processing errors are reported ([`run_process_loop`]), not silently dropped (SI-3).
+//! * Processing errors are reported ([`run_process_loop`],
+//!   [`SharedIndexInformer::process_errors`]), not silently dropped (SI-3).
+//! * [`wait_for_cache_sync`] waits without polling, for at most a timeout, and says which
+//!   caches did not sync and the last list or watch error behind it.
+//! * [`SharedIndexInformer::run`] a second time is an error, not a logged no-op (SI-1); on
+//!   stop, entries still in the FIFO are dropped rather than drained.
+//! * The informer's watch-error hook sees every end of a list or watch (the reflector's
+//!   [`Termination`]), not only errors.
+//! * `KubeListerWatcher` sends a list at `"0"` without a limit: kube drops
+//!   `resourceVersion=0` from a request with a limit, which would make it a quorum read.
 //! * A relisted object whose version equals the cached one keeps the cached `Arc`.
 //! * The reflector reports every end of a list or watch (cause, version, next step) to its
 //!   termination hook, not only list errors; a stop cancels an in-flight list.
 //!
 //! # Not done yet (issue 7)
 //!
-//! * The `SharedIndexInformer` that wires [`Reflector`], FIFO and [`SharedProcessor`]
-//!   together (today a caller runs the reflector and [`run_process_loop`] side by side).
 //! * The streaming initial list (RF-3, RF-19..RF-23, `sendInitialEvents`); the reflector
 //!   always lists.
-//! * The kube [`ListerWatcher`] implementation, and tests against `fake-apiserver`.
+//! * A `SharedInformerFactory` (section 5.13: one informer per type, shared start and
+//!   shutdown).
+//! * Restarting the pop loop after a panic (SI-3's 1 s restart): a panic in delta processing
+//!   ends the pop loop (it is logged when the informer stops); handler panics are caught.
+//! * Metadata-only informers (`PartialObjectMeta`) and `DynamicObject` in the kube adapter
+//!   (it needs `DynamicType = ()`).
 #![forbid(unsafe_code)]
 
 mod backoff;
@@ -105,6 +140,9 @@ mod error;
 mod handler;
 mod index;
 mod indexer;
+mod informer;
+#[cfg(feature = "kube")]
+mod kube;
 mod listener;
 mod lister;
 mod lister_watcher;
@@ -113,6 +151,7 @@ mod object;
 mod process_deltas;
 mod processor;
 mod reflector;
+mod sync;
 
 pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};
 pub use delta_fifo::DeletedObject;
@@ -120,6 +159,9 @@ pub use error::{ApiError, BoxError, HandlerError, IndexerError};
 pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
 pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};
+pub use informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};
+#[cfg(feature = "kube")]
+pub use kube::{KubeListerWatcher, KubeObject};
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
@@ -135,4 +177,8 @@ pub use processor::{HandlerOptions, HandlerRegistration, MIN_RESYNC_PERIOD, Shar
 pub use reflector::{
     Call, DEFAULT_PAGE_SIZE, INTERNAL_ERROR_RESET, MIN_WATCH_TIMEOUT, Next, Reflector,
     ReflectorBuilder, ReflectorError, Termination, VERY_SHORT_WATCH,
+};
+pub use sync::{
+    CacheSyncError, HasSynced, wait_for_cache_sync, wait_for_cache_sync_async,
+    wait_for_cache_sync_on,
 };

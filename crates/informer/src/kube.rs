@@ -1,0 +1,301 @@
+//! The kube adapter (feature `kube`): [`KubeObject`], which makes any typed kube resource a
+//! [`Resource`], and [`KubeListerWatcher`], the [`ListerWatcher`] over a `kube::Api`.
+//!
+//! # Why a newtype
+//!
+//! The informer needs [`delta_fifo::Object`] (a trait of another crate) on the cached type.
+//! A blanket `impl<K: kube::Resource> delta_fifo::Object for K` is refused by the orphan
+//! rules here, and the informer cannot rely on `delta-fifo` knowing kube. So objects are
+//! wrapped: `KubeObject<Pod>` derefs to the `Pod`, costs nothing at run time, and is what an
+//! informer over kube caches (`SharedIndexInformer<KubeObject<Pod>, KubeListerWatcher<Pod>>`).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use delta_fifo::Object;
+use futures::StreamExt;
+use kube::api::{ListParams, VersionMatch, WatchParams};
+use kube::core::WatchEvent as KubeWatchEvent;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::lister_watcher::{
+    ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
+};
+use crate::object::Resource;
+
+/// A typed kube object (any `kube::Resource` with static type information, e.g. a
+/// `k8s_openapi` `Pod` or a `CustomResource`) as an informer [`Resource`]: its key is
+/// `namespace/name` from `metadata`, its version `metadata.resourceVersion`, and
+/// [`without_managed_fields`](Resource::without_managed_fields) clears
+/// `metadata.managedFields`. Derefs to the object.
+///
+/// # Examples
+///
+/// ```
+/// use delta_fifo::Object;
+/// use informer::{KubeObject, Resource};
+/// use k8s_openapi::api::core::v1::Pod;
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+///
+/// let mut pod = Pod::default();
+/// pod.metadata.name = Some("web".into());
+/// pod.metadata.namespace = Some("default".into());
+/// pod.metadata.resource_version = Some("7".into());
+/// pod.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+/// let pod = KubeObject(pod);
+/// assert_eq!((pod.namespace(), pod.name()), (Some("default"), Some("web")));
+/// assert_eq!(pod.resource_version(), Some("7"));
+/// let stripped = pod.without_managed_fields().unwrap();
+/// assert!(stripped.metadata.managed_fields.is_none());
+/// assert!(stripped.without_managed_fields().is_none(), "nothing left to strip");
+/// ```
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct KubeObject<K>(pub K);
+
+impl<K> KubeObject<K> {
+    /// The wrapped object.
+    pub fn into_inner(self) -> K {
+        self.0
+    }
+}
+
+impl<K> Deref for KubeObject<K> {
+    type Target = K;
+    fn deref(&self) -> &K {
+        &self.0
+    }
+}
+
+impl<K> DerefMut for KubeObject<K> {
+    fn deref_mut(&mut self) -> &mut K {
+        &mut self.0
+    }
+}
+
+impl<K> From<K> for KubeObject<K> {
+    fn from(obj: K) -> Self {
+        Self(obj)
+    }
+}
+
+impl<K: kube::Resource> Object for KubeObject<K> {
+    fn name(&self) -> Option<&str> {
+        self.0.meta().name.as_deref()
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.0.meta().namespace.as_deref()
+    }
+}
+
+impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<K> {
+    fn resource_version(&self) -> Option<&str> {
+        self.0.meta().resource_version.as_deref()
+    }
+
+    fn without_managed_fields(&self) -> Option<Self> {
+        self.0.meta().managed_fields.as_ref()?;
+        let mut copy = self.0.clone();
+        copy.meta_mut().managed_fields = None;
+        Some(Self(copy))
+    }
+}
+
+/// The [`ListerWatcher`] of one resource type over a `kube::Api<K>` (all namespaces or one,
+/// as the `Api` was made), optionally narrowed by label and field selectors.
+///
+/// * list: `limit`, `continue`, `resourceVersion` with `resourceVersionMatch=NotOlderThan`
+///   for a non-empty version (`""` is a quorum read). kube leaves `resourceVersion=0` out of a
+///   request that also has a `limit`, which would turn the reflector's cheap "any version"
+///   read into a quorum read; so a list at `"0"` is sent without a limit (a server with a
+///   watch cache ignores the limit there anyway).
+/// * watch: `resourceVersion`, `allowWatchBookmarks`, `timeoutSeconds`. An `ERROR` event
+///   becomes [`WatchEvent::Error`]; a transport failure mid-stream ends the stream (the
+///   reflector re-watches from its last version).
+/// * errors: an API `Status` keeps its code, reason and causes, so 410, 429, 500 classify as
+///   the reflector expects; its message is prefixed with the verb and resource
+///   (`"list pods: ..."`). A refused connection is [`ApiError::ConnectionRefused`]; anything
+///   else [`ApiError::Transport`].
+///
+/// Use a client with kube's own retries off (the reflector has its own backoff), as
+/// `fake-apiserver`'s client does.
+pub struct KubeListerWatcher<K> {
+    api: kube::Api<K>,
+    resource: String,
+    label_selector: Option<String>,
+    field_selector: Option<String>,
+}
+
+impl<K> KubeListerWatcher<K>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    /// Lists and watches through `api`.
+    pub fn new(api: kube::Api<K>) -> Self {
+        let group = K::group(&());
+        let plural = K::plural(&());
+        let resource = if group.is_empty() {
+            plural.into_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
+        Self {
+            api,
+            resource,
+            label_selector: None,
+            field_selector: None,
+        }
+    }
+
+    /// Only objects whose labels match `selector` (e.g. `app=web`).
+    pub fn labels(mut self, selector: impl Into<String>) -> Self {
+        self.label_selector = Some(selector.into());
+        self
+    }
+
+    /// Only objects whose fields match `selector` (e.g. `spec.nodeName=n1`).
+    pub fn fields(mut self, selector: impl Into<String>) -> Self {
+        self.field_selector = Some(selector.into());
+        self
+    }
+
+    /// The resource as named in error messages (`pods`, `deployments.apps`).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    fn list_params(&self, options: &ListOptions) -> ListParams {
+        let mut params = ListParams {
+            label_selector: self.label_selector.clone(),
+            field_selector: self.field_selector.clone(),
+            ..ListParams::default()
+        };
+        let limit = (options.limit > 0).then_some(options.limit);
+        if let Some(token) = &options.continue_token {
+            params.continue_token = Some(token.clone());
+            params.limit = limit;
+        } else if options.resource_version == "0" {
+            params.resource_version = Some("0".to_owned());
+        } else if !options.resource_version.is_empty() {
+            params.resource_version = Some(options.resource_version.clone());
+            params.version_match = Some(VersionMatch::NotOlderThan);
+            params.limit = limit;
+        } else {
+            params.limit = limit;
+        }
+        params
+    }
+
+    fn error(&self, verb: &str, error: kube::Error) -> ApiError {
+        map_error(verb, &self.resource, error)
+    }
+}
+
+impl<K> ListerWatcher<KubeObject<K>> for KubeListerWatcher<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    async fn list(&self, options: &ListOptions) -> Result<ListPage<KubeObject<K>>, ApiError> {
+        let params = self.list_params(options);
+        let list = self
+            .api
+            .list(&params)
+            .await
+            .map_err(|e| self.error("list", e))?;
+        Ok(ListPage {
+            items: list.items.into_iter().map(KubeObject).collect(),
+            resource_version: list.metadata.resource_version.unwrap_or_default(),
+            continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<KubeObject<K>>, ApiError> {
+        let params = WatchParams {
+            label_selector: self.label_selector.clone(),
+            field_selector: self.field_selector.clone(),
+            timeout: (options.timeout_seconds > 0).then_some(options.timeout_seconds),
+            bookmarks: options.allow_watch_bookmarks,
+            ..WatchParams::default()
+        };
+        let stream = self
+            .api
+            .watch(&params, &options.resource_version)
+            .await
+            .map_err(|e| self.error("watch", e))?;
+        let resource = self.resource.clone();
+        let events = stream
+            .map(move |item| match item {
+                Ok(KubeWatchEvent::Added(obj)) => Some(WatchEvent::Added(KubeObject(obj))),
+                Ok(KubeWatchEvent::Modified(obj)) => Some(WatchEvent::Modified(KubeObject(obj))),
+                Ok(KubeWatchEvent::Deleted(obj)) => Some(WatchEvent::Deleted(KubeObject(obj))),
+                Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(WatchEvent::Bookmark {
+                    resource_version: bookmark.metadata.resource_version,
+                }),
+                Ok(KubeWatchEvent::Error(status)) => {
+                    Some(WatchEvent::Error(status_of("watch", &resource, &status)))
+                }
+                Err(kube::Error::Api(status)) => {
+                    Some(WatchEvent::Error(status_of("watch", &resource, &status)))
+                }
+                Err(error) => {
+                    tracing::debug!(%resource, %error, "watch stream failed; ending it");
+                    None
+                }
+            })
+            .take_while(|event| futures::future::ready(event.is_some()))
+            .filter_map(futures::future::ready);
+        Ok(events.boxed())
+    }
+}
+
+impl<K> fmt::Debug for KubeListerWatcher<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeListerWatcher")
+            .field("resource", &self.resource)
+            .field("label_selector", &self.label_selector)
+            .field("field_selector", &self.field_selector)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A kube `Status` as the reflector's, its message naming the call.
+fn status_of(verb: &str, resource: &str, status: &kube::core::Status) -> Status {
+    Status {
+        code: status.code,
+        reason: status.reason.clone(),
+        message: format!("{verb} {resource}: {}", status.message),
+        causes: status
+            .details
+            .as_ref()
+            .map(|d| d.causes.iter().map(|c| c.reason.clone()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Maps a kube error of a `verb` call on `resource` into the reflector's classification.
+fn map_error(verb: &str, resource: &str, error: kube::Error) -> ApiError {
+    if let kube::Error::Api(status) = &error {
+        return ApiError::Status(status_of(verb, resource, status));
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    let mut text = error.to_string();
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return ApiError::ConnectionRefused(format!("{verb} {resource}: {io}"));
+        }
+        cause = current.source();
+        if let Some(next) = cause {
+            text.push_str(": ");
+            text.push_str(&next.to_string());
+        }
+    }
+    ApiError::Transport(format!("{verb} {resource}: {text}"))
+}

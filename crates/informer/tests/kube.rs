@@ -1,0 +1,415 @@
+//! The informer over Pods through the real `kube::Client` against `fake-apiserver` on
+//! 127.0.0.1 (spec sections 3 and 5.14). The reflector's timers run on a manual driver over a
+//! fake clock that the test moves (`pump`), so backoffs take no real time; only the server and
+//! the handlers run in real time, and every wait is bounded.
+#![cfg(feature = "kube")]
+
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use delta_fifo::DeletedObject;
+use fake_apiserver::{FakeApiServer, FaultRule, ServerHandle, Verb};
+use informer::{
+    CacheSyncError, Call, KubeListerWatcher, KubeObject, NAMESPACE_INDEX, Next,
+    SharedIndexInformer, Termination, handler_fn, wait_for_cache_sync_async,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
+use serde_json::json;
+use timer_wheel::{Driver, FakeClock};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+type Informer = SharedIndexInformer<KubeObject<Pod>, KubeListerWatcher<Pod>>;
+
+/// A bound on every wait (a passing test never waits this long).
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Rig {
+    server: ServerHandle,
+    clock: FakeClock,
+    driver: Driver,
+    informer: Arc<Informer>,
+    ends: Arc<Mutex<Vec<Termination>>>,
+    events: UnboundedReceiver<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), informer::InformerError>>>,
+}
+
+async fn rig(server: ServerHandle) -> Rig {
+    let clock = FakeClock::new();
+    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    let lister_watcher = KubeListerWatcher::new(Api::<Pod>::all(server.client()));
+    assert_eq!(lister_watcher.resource(), "pods");
+    let informer = Arc::new(
+        SharedIndexInformer::builder(lister_watcher, driver.clone())
+            .name("pods")
+            .seed(11)
+            .watch_error_handler({
+                let ends = Arc::clone(&ends);
+                move |t: &Termination| ends.lock().unwrap().push(t.clone())
+            })
+            .build(),
+    );
+    let (tx, events) = unbounded_channel();
+    let (add, update) = (tx.clone(), tx.clone());
+    informer
+        .add_event_handler(
+            handler_fn()
+                .on_add(move |p: &Arc<KubeObject<Pod>>, initial| {
+                    let _ = add.send(format!("add {} {initial}", key(p)));
+                })
+                .on_update(move |_, p: &Arc<KubeObject<Pod>>| {
+                    let _ = update.send(format!("update {}", key(p)));
+                })
+                .on_delete(move |d: DeletedObject<KubeObject<Pod>>| {
+                    let _ = tx.send(match &d {
+                        DeletedObject::Known(p) => format!("delete {}", key(p)),
+                        DeletedObject::Tombstone { key, .. } => format!("tombstone {key}"),
+                    });
+                }),
+        )
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let informer = Arc::clone(&informer);
+        async move {
+            informer
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    Rig {
+        server,
+        clock,
+        driver,
+        informer,
+        ends,
+        events,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+fn key(p: &KubeObject<Pod>) -> String {
+    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
+}
+
+fn pod(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": name, "labels": { "app": "web" } },
+        "spec": { "containers": [{ "name": "c", "image": "nginx" }] }
+    })
+}
+
+fn seed(server: &ServerHandle, ns: &str, name: &str) {
+    server.create("", "v1", "pods", ns, pod(name)).unwrap();
+}
+
+impl Rig {
+    async fn next(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("a handler event in time")
+            .expect("the handler is alive")
+    }
+
+    async fn next_sorted(&mut self, n: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..n {
+            got.push(self.next().await);
+        }
+        got.sort();
+        got
+    }
+
+    async fn synced(&self) {
+        wait_for_cache_sync_async(WAIT, &[&*self.informer])
+            .await
+            .unwrap();
+    }
+
+    fn lists(&self) -> usize {
+        self.ends
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.call == Call::List && t.error.is_none())
+            .count()
+    }
+
+    fn nexts(&self) -> Vec<Next> {
+        self.ends.lock().unwrap().iter().map(|t| t.next).collect()
+    }
+
+    /// Moves the fake clock past any backoff until `cond` holds; bounded.
+    async fn pump(&self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
+        for _ in 0..500 {
+            if cond(self) {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(61));
+            self.driver.turn();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("gave up waiting for {what}; ends: {:?}", self.nexts());
+    }
+
+    /// Waits in real time (the server and the handlers run on it) until `cond` holds.
+    async fn until(&self, what: &str, mut cond: impl FnMut(&Self) -> bool) {
+        for _ in 0..1_000 {
+            if cond(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("gave up waiting for {what}; ends: {:?}", self.nexts());
+    }
+
+    /// Closes the server's watches (after 2 s on the fake clock, so it is not a "very short
+    /// watch") until the informer reports a normal re-watch; repeated, since the informer's
+    /// watch may not be open yet when the first close is sent. Bounded.
+    async fn drop_watches_until_rewatch(&self) {
+        for _ in 0..1_000 {
+            self.clock.advance(Duration::from_secs(2));
+            self.server.faults().close_watches();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if self.nexts().contains(&Next::Rewatch) {
+                return;
+            }
+        }
+        panic!("no re-watch; ends: {:?}", self.nexts());
+    }
+
+    /// The cache as `namespace/name -> resourceVersion`.
+    fn cached(&self) -> BTreeMap<String, String> {
+        self.informer
+            .indexer()
+            .list()
+            .iter()
+            .map(|p| (key(p), p.resource_version().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The server's pods, the same way.
+    async fn served(&self) -> BTreeMap<String, String> {
+        Api::<Pod>::all(self.server.client())
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
+                    p.resource_version().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let result = tokio::time::timeout(WAIT, self.task.take().unwrap())
+            .await
+            .expect("the informer stops promptly")
+            .unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        assert!(self.informer.is_stopped());
+        self.server.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_then_sees_changes_in_order_and_rewatches_without_relisting() {
+    // spec: SI-1, SI-15, SI-22, SI-23, RF-6, RF-13, RF-15 over the real client
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    seed(&server, "default", "b");
+    seed(&server, "kube-system", "dns");
+    let mut r = rig(server).await;
+    r.synced().await;
+    assert_eq!(
+        r.next_sorted(3).await,
+        [
+            "add default/a true",
+            "add default/b true",
+            "add kube-system/dns true"
+        ]
+    );
+
+    let api = Api::<Pod>::namespaced(r.server.client(), "default");
+    let mut c: Pod = serde_json::from_value(pod("c")).unwrap();
+    c.metadata.namespace = Some("default".into());
+    api.create(&PostParams::default(), &c).await.unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "labels": { "tier": "front" } } })),
+    )
+    .await
+    .unwrap();
+    api.delete("b", &DeleteParams::default()).await.unwrap();
+    assert_eq!(r.next().await, "add default/c false");
+    assert_eq!(r.next().await, "update default/a");
+    assert_eq!(r.next().await, "delete default/b");
+
+    let by_ns = r
+        .informer
+        .indexer()
+        .index_keys(NAMESPACE_INDEX, "default")
+        .unwrap();
+    let mut by_ns: Vec<String> = by_ns.iter().map(|k| k.to_string()).collect();
+    by_ns.sort();
+    assert_eq!(by_ns, ["default/a", "default/c"]);
+    let a = r.informer.lister().namespace("default").get("a").unwrap();
+    assert_eq!(a.labels().get("tier").map(String::as_str), Some("front"));
+    assert!(
+        a.metadata.managed_fields.is_none(),
+        "managedFields are stripped"
+    );
+    assert_eq!(r.cached(), r.served().await);
+    assert_eq!(
+        r.informer.last_sync_resource_version(),
+        r.server.resource_version().to_string()
+    );
+
+    // The server drops every watch (a restart): the informer re-watches from its version.
+    r.drop_watches_until_rewatch().await;
+    api.delete("c", &DeleteParams::default()).await.unwrap();
+    assert_eq!(r.next().await, "delete default/c");
+    assert_eq!(r.lists(), 1, "no relist: {:?}", r.nexts());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relists_after_compaction_and_emits_tombstones_for_missed_deletes() {
+    // spec: RF-9/RF-12 (410 on re-watch => relist), SI-23, 5.14 (tombstones, convergence)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    for name in ["a", "b", "c"] {
+        seed(&server, "default", name);
+    }
+    let mut r = rig(server).await;
+    r.synced().await;
+    assert_eq!(r.next_sorted(3).await.len(), 3);
+
+    // The watch is open once an event came through it.
+    seed(&r.server, "default", "probe");
+    assert_eq!(r.next().await, "add default/probe false");
+    // Disconnect: the next watch hangs (no events), so what follows goes unseen.
+    r.server.faults().hang_next_watches(1);
+    r.clock.advance(Duration::from_secs(2)); // not a very short watch
+    r.server.faults().close_watches();
+    r.until("a re-watch", |r| r.nexts().contains(&Next::Rewatch))
+        .await;
+    let api = Api::<Pod>::namespaced(r.server.client(), "default");
+    api.delete("b", &DeleteParams::default()).await.unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "labels": { "v": "2" } } })),
+    )
+    .await
+    .unwrap();
+    seed(&r.server, "default", "d");
+    r.server.faults().compact();
+
+    // Drop the hung watch: re-watching from the old version gets 410, so the informer relists.
+    // Closing is repeated, in case the hung watch was not open yet at the first close.
+    let served = r.served().await;
+    let mut converged = false;
+    for _ in 0..500 {
+        if r.lists() >= 2 && r.cached() == served {
+            converged = true;
+            break;
+        }
+        r.clock.advance(Duration::from_secs(61));
+        r.server.faults().close_watches();
+        r.driver.turn();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(converged, "converged after a relist: {:?}", r.nexts());
+    let expired = r.ends.lock().unwrap().iter().any(|t| {
+        t.error
+            .as_ref()
+            .and_then(|e| e.api_error())
+            .is_some_and(|e| e.is_expired())
+    });
+    assert!(expired, "a 410 caused the relist: {:?}", r.nexts());
+    assert_eq!(
+        r.next_sorted(5).await,
+        [
+            "add default/d false",
+            "tombstone default/b",
+            "update default/a",
+            // Unchanged, relisted: same-version updates, which every handler gets while the
+            // informer does not resync (SI-12).
+            "update default/c",
+            "update default/probe",
+        ]
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_and_internal_errors_on_list_back_off_and_recover() {
+    // spec: RF-1 (backoff after a failed list), SI-17 (timeout carries the cause)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    let faults = server.faults();
+    faults.fail(
+        FaultRule::status(403)
+            .verb(Verb::List)
+            .resource("pods")
+            .times(1),
+    );
+    faults.fail(
+        FaultRule::status(500)
+            .verb(Verb::List)
+            .resource("pods")
+            .times(1),
+    );
+    let mut r = rig(server).await;
+    r.until("the 403", |r| !r.nexts().is_empty()).await;
+
+    let err = wait_for_cache_sync_async(Duration::from_millis(100), &[&*r.informer])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CacheSyncError::Timeout { .. }), "{err:?}");
+    let cause = err.source().expect("the list error").source().unwrap();
+    let cause = cause.to_string();
+    assert!(cause.contains("403"), "{cause}");
+    assert!(
+        cause.contains("list pods"),
+        "names verb and resource: {cause}"
+    );
+
+    r.pump("synced", |r| r.informer.has_synced()).await;
+    let errors: Vec<u16> = r
+        .ends
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.error.as_ref()?.api_error()?.status().map(|s| s.code))
+        .collect();
+    assert_eq!(errors, [403, 500]);
+    assert_eq!(
+        r.nexts()[..3],
+        [
+            Next::RelistAfterBackoff,
+            Next::RelistAfterBackoff,
+            Next::Watch
+        ]
+    );
+    assert_eq!(r.next().await, "add default/a true");
+    assert!(r.informer.last_watch_error().is_none());
+    r.stop().await;
+}

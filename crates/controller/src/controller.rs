@@ -113,13 +113,14 @@ impl Controller {
     ///
     /// # Errors
     /// [`Error::CacheSyncFailed`] if a condition gives up (no worker is started then; the
-    /// controller can be run again), [`Error::NotRunnable`] if it runs already or was shut down,
+    /// controller can be run again), [`Error::NotRunnable`] if it runs already or has run,
     /// [`Error::Spawn`] if a worker thread cannot start (the others are stopped and joined).
     pub fn run(&self) -> Result<(), Error> {
         let shared = &self.shared;
         {
             let mut state = shared.state.lock();
-            if *state != State::Idle || shared.queue.is_shutting_down() {
+            // A queue already shutting down is fine: the workers help drain it, then leave.
+            if *state != State::Idle {
                 return Err(Error::NotRunnable {
                     name: shared.name.clone(),
                 });

@@ -33,8 +33,8 @@ pub enum Error {
         /// Which `wait_for` condition, in the order they were added.
         index: usize,
     },
-    /// `run` was called while the controller was already running, or after it shut down.
-    #[error("controller `{name}` is already running or shut down")]
+    /// `run` was called while the controller was already running, or after it ran.
+    #[error("controller `{name}` is already running or has run")]
     NotRunnable {
         /// The controller's name.
         name: String,

@@ -220,11 +220,13 @@ fn shutdown_drains_work_in_flight_and_queued() {
     let (_clock, driver) = fake();
     let gate = Arc::new(Barrier::new(2));
     let done = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = mpsc::channel();
     let (inner_gate, inner_done) = (Arc::clone(&gate), Arc::clone(&done));
     let controller = Controller::builder("drain")
         .driver(driver)
         .reconcile(move |key: &str| {
             if key == "ns/slow" {
+                started_tx.send(()).unwrap();
                 inner_gate.wait(); // in flight until the test lets it go
             }
             inner_done.fetch_add(1, Ordering::SeqCst);
@@ -235,6 +237,7 @@ fn shutdown_drains_work_in_flight_and_queued() {
     let run = start(&controller);
     controller.queue().add("ns/slow".to_owned());
     controller.queue().add("ns/queued".to_owned());
+    started.recv_timeout(PATIENCE).unwrap(); // ns/slow is in flight, ns/queued waits
     let stopper = {
         let controller = controller.clone();
         thread::spawn(move || controller.shutdown())
@@ -249,8 +252,33 @@ fn shutdown_drains_work_in_flight_and_queued() {
     assert_eq!(
         done.load(Ordering::SeqCst),
         2,
-        "in-flight and queued keys finished"
+        "in-flight and queued keys finished, the late one refused"
     );
+}
+
+#[test]
+fn a_controller_started_after_shutdown_began_drains_and_returns() {
+    let (_clock, driver) = fake();
+    let (tx, rx) = mpsc::channel();
+    let controller = Controller::builder("late")
+        .driver(driver)
+        .reconcile(move |key: &str| {
+            tx.send(key.to_owned()).unwrap();
+            Ok::<_, BoxError>(Action::Done)
+        })
+        .build()
+        .unwrap();
+    controller.queue().add("ns/queued".to_owned());
+    let stopper = {
+        let controller = controller.clone();
+        thread::spawn(move || controller.shutdown())
+    };
+    while !controller.queue().is_shutting_down() {
+        thread::yield_now();
+    }
+    controller.run().unwrap(); // drains the queued key, then returns
+    stopper.join().unwrap();
+    assert_eq!(next(&rx), "ns/queued");
 }
 
 #[test]

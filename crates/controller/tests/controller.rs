@@ -36,16 +36,7 @@ fn next(rx: &Receiver<String>) -> String {
 #[test]
 fn success_forgets_and_each_key_is_reconciled_once() {
     let (_clock, driver) = fake();
-    let (tx, rx) = mpsc::channel();
-    let controller = Controller::builder("ok")
-        .driver(driver)
-        .threadiness(3)
-        .reconcile(move |key: &str| {
-            tx.send(key.to_owned()).unwrap();
-            Ok::<_, BoxError>(Action::Done)
-        })
-        .build()
-        .unwrap();
+    let (controller, rx) = recording(Controller::builder("ok").driver(driver).threadiness(3));
     let run = start(&controller);
     for i in 0..20 {
         controller.queue().add(format!("ns/pod-{i}"));
@@ -259,15 +250,7 @@ fn shutdown_drains_work_in_flight_and_queued() {
 #[test]
 fn a_controller_started_after_shutdown_began_drains_and_returns() {
     let (_clock, driver) = fake();
-    let (tx, rx) = mpsc::channel();
-    let controller = Controller::builder("late")
-        .driver(driver)
-        .reconcile(move |key: &str| {
-            tx.send(key.to_owned()).unwrap();
-            Ok::<_, BoxError>(Action::Done)
-        })
-        .build()
-        .unwrap();
+    let (controller, rx) = recording(Controller::builder("late").driver(driver));
     controller.queue().add("ns/queued".to_owned());
     let stopper = {
         let controller = controller.clone();
@@ -322,15 +305,7 @@ impl informer::Resource for Pod {
 #[test]
 fn informer_events_become_keys_tombstones_included() {
     let (_clock, driver) = fake();
-    let (tx, rx) = mpsc::channel();
-    let controller = Controller::builder("pods")
-        .driver(driver)
-        .reconcile(move |key: &str| {
-            tx.send(key.to_owned()).unwrap();
-            Ok::<_, BoxError>(Action::Done)
-        })
-        .build()
-        .unwrap();
+    let (controller, rx) = recording(Controller::builder("pods").driver(driver));
 
     let cache = Arc::new(Indexer::new());
     let fifo = informer_fifo(Arc::clone(&cache), None, true);
@@ -401,6 +376,19 @@ fn informer_events_become_keys_tombstones_included() {
     controller.shutdown();
     run.join().unwrap().unwrap();
     processor.stop();
+}
+
+/// Builds `builder` with a reconcile that reports each key on the returned channel and succeeds.
+fn recording(builder: controller::ControllerBuilder) -> (Controller, Receiver<String>) {
+    let (tx, rx) = mpsc::channel();
+    let controller = builder
+        .reconcile(move |key: &str| {
+            tx.send(key.to_owned()).unwrap();
+            Ok::<_, BoxError>(Action::Done)
+        })
+        .build()
+        .unwrap();
+    (controller, rx)
 }
 
 /// Waits until the worker has scheduled a delayed retry (it does so after reconcile returns, so

@@ -91,6 +91,7 @@ pub struct SharedIndexInformerBuilder<K, L> {
     transform: Option<Transform<K>>,
     watch_error_handler: Option<Hook>,
     page_size: Option<u32>,
+    streaming_list: bool,
     indexer: Option<Indexer<K>>,
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
@@ -139,6 +140,15 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
         self
     }
 
+    /// Whether the reflector first tries each (re)list as a streaming list (`sendInitialEvents`,
+    /// KEP-3157), falling back to list and watch when the server does not support it; default
+    /// off. See [`ReflectorBuilder::streaming_list`](crate::ReflectorBuilder::streaming_list).
+    #[doc(alias = "WatchListClient")]
+    pub fn streaming_list(mut self, enabled: bool) -> Self {
+        self.streaming_list = enabled;
+        self
+    }
+
     /// The cache, with its indexes (default: [`Indexer::new`], indexed by namespace).
     pub fn indexer(mut self, indexer: Indexer<K>) -> Self {
         self.indexer = Some(indexer);
@@ -177,6 +187,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
             processor,
             driver: self.driver,
             page_size: self.page_size,
+            streaming_list: self.streaming_list,
             strip_managed_fields: self.strip_managed_fields,
             max_internal_error_retry: self.max_internal_error_retry,
             seed: self.seed,
@@ -266,6 +277,7 @@ pub struct SharedIndexInformer<K, L> {
     processor: Arc<SharedProcessor<K>>,
     driver: Driver,
     page_size: Option<u32>,
+    streaming_list: bool,
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
     seed: Option<u64>,
@@ -346,6 +358,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
             transform: None,
             watch_error_handler: None,
             page_size: None,
+            streaming_list: false,
             indexer: None,
             strip_managed_fields: true,
             max_internal_error_retry: Duration::ZERO,
@@ -560,6 +573,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
                 .name(self.name.clone())
                 .resync(self.processor.resync_check_period(), should_resync)
                 .max_internal_error_retry_duration(self.max_internal_error_retry)
+                .streaming_list(self.streaming_list)
                 .on_termination(hook);
         if let Some(limit) = self.page_size {
             builder = builder.page_size(limit);

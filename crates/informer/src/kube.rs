@@ -20,7 +20,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::lister_watcher::{
-    ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
+    INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status, WatchEvent,
+    WatchOptions, WatchStream,
 };
 use crate::object::Resource;
 
@@ -109,9 +110,13 @@ impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<
 ///   request that also has a `limit`, which would turn the reflector's cheap "any version"
 ///   read into a quorum read; so a list at `"0"` is sent without a limit (a server with a
 ///   watch cache ignores the limit there anyway).
-/// * watch: `resourceVersion`, `allowWatchBookmarks`, `timeoutSeconds`. An `ERROR` event
-///   becomes [`WatchEvent::Error`]; a transport failure mid-stream ends the stream (the
-///   reflector re-watches from its last version).
+/// * watch: `resourceVersion`, `allowWatchBookmarks`, `timeoutSeconds`, and for a streaming
+///   list ([`WatchOptions::send_initial_events`]) `sendInitialEvents=true` with
+///   `resourceVersionMatch=NotOlderThan` (an empty version is sent as `resourceVersion=`,
+///   which the server reads as "the latest"). A bookmark annotated
+///   `k8s.io/initial-events-end: "true"` becomes a [`WatchEvent::Bookmark`] with
+///   `initial_events_end` set. An `ERROR` event becomes [`WatchEvent::Error`]; a transport
+///   failure mid-stream ends the stream (the reflector re-watches from its last version).
 /// * errors: an API `Status` keeps its code, reason and causes, so 410, 429, 500 classify as
 ///   the reflector expects; its message is prefixed with the verb and resource
 ///   (`"list pods: ..."`). A refused connection is [`ApiError::ConnectionRefused`]; anything
@@ -216,13 +221,15 @@ where
     }
 
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<KubeObject<K>>, ApiError> {
-        let params = WatchParams {
+        let mut params = WatchParams {
             label_selector: self.label_selector.clone(),
             field_selector: self.field_selector.clone(),
             timeout: (options.timeout_seconds > 0).then_some(options.timeout_seconds),
             bookmarks: options.allow_watch_bookmarks,
             ..WatchParams::default()
         };
+        // sendInitialEvents=true with resourceVersionMatch=NotOlderThan (RF-19).
+        params.send_initial_events = options.send_initial_events;
         let stream = self
             .api
             .watch(&params, &options.resource_version)
@@ -235,6 +242,11 @@ where
                 Ok(KubeWatchEvent::Modified(obj)) => Some(WatchEvent::Modified(KubeObject(obj))),
                 Ok(KubeWatchEvent::Deleted(obj)) => Some(WatchEvent::Deleted(KubeObject(obj))),
                 Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(WatchEvent::Bookmark {
+                    initial_events_end: bookmark
+                        .metadata
+                        .annotations
+                        .get(INITIAL_EVENTS_END_ANNOTATION)
+                        .is_some_and(|v| v == "true"),
                     resource_version: bookmark.metadata.resource_version,
                 }),
                 Ok(KubeWatchEvent::Error(status)) => {

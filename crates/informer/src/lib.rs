@@ -22,7 +22,7 @@
 //! | [`SharedProcessor`], [`HandlerRegistration`] | per-handler fan-out, buffers, resync, sync |
 //! | [`process_deltas`], [`pop_and_process`], [`informer_fifo`] | FIFO to cache and handlers |
 //! | [`ListerWatcher`], [`MemoryListerWatcher`] | the list/watch interface, an in-memory server |
-//! | [`Reflector`], [`Backoff`] | list and watch into the FIFO |
+//! | [`Reflector`], [`Backoff`] | list and watch (or stream the initial list) into the FIFO |
 //! | [`SharedIndexInformer`] | all of the above wired together |
 //! | [`HasSynced`], [`wait_for_cache_sync`] | waiting for caches, with a timeout and a cause |
 //! | `KubeObject`, `KubeListerWatcher` | the kube adapter (feature `kube`) |
@@ -94,7 +94,20 @@
 //!
 //! * `kube` (off by default): `KubeObject`, a newtype making any typed `kube::Resource` an
 //!   informer [`Resource`], and `KubeListerWatcher`, the [`ListerWatcher`] over a
-//!   `kube::Api` (pulls in kube's client, k8s-openapi and serde; needs a tokio runtime).
+//!   `kube::Api` (pulls in kube's client, k8s-openapi and serde; needs a tokio runtime). It
+//!   supports streaming lists (`sendInitialEvents`).
+//!
+//! # Streaming initial list
+//!
+//! [`ReflectorBuilder::streaming_list`] and [`SharedIndexInformerBuilder::streaming_list`]
+//! (off by default, as client-go's `WatchListClient` gate was before 1.35) replace each
+//! (re)list by one watch with [`WatchOptions::send_initial_events`] (KEP-3157, RF-19..RF-23):
+//! its initial `Added` events are collected until the bookmark flagged
+//! [`initial_events_end`](WatchEvent::Bookmark), the FIFO is replaced with them, and the same
+//! stream goes on as the watch. A server that refuses it or ends the stream before that
+//! bookmark gets a plain list and watch instead (the exact rules are on
+//! [`ReflectorBuilder::streaming_list`]). [`MemoryListerWatcher`] serves streaming lists and
+//! can refuse them ([`MemoryListerWatcher::set_streaming_lists`]).
 //!
 //! Without it the core stays light. Handlers run on listener threads and the informer's pop
 //! loop on its own thread; [`HandlerRegistration::synced_async`], [`ListerWatcher`],
@@ -122,11 +135,16 @@
 //! * A relisted object whose version equals the cached one keeps the cached `Arc`.
 //! * The reflector reports every end of a list or watch (cause, version, next step) to its
 //!   termination hook, not only list errors; a stop cancels an in-flight list.
+//! * A streaming list that closes before its initial-events-end bookmark falls back to list
+//!   and watch ([`ReflectorError::WatchListIncomplete`]) rather than being retried, and a
+//!   second expired answer in a row backs off instead of retrying at once.
 //!
 //! # Not done yet (issue 7)
 //!
-//! * The streaming initial list (RF-3, RF-19..RF-23, `sendInitialEvents`); the reflector
-//!   always lists.
+//! * The streaming list's fallback is per attempt: against a server without streaming lists,
+//!   every relist first spends one refused watch request (client-go stops asking clients
+//!   that declare no support; there is no such declaration here). The optional watch-list
+//!   consistency check (`KUBE_WATCHLIST_INCONSISTENCY_DETECTOR`) is not done.
 //! * A `SharedInformerFactory` (section 5.13: one informer per type, shared start and
 //!   shutdown).
 //! * Restarting the pop loop after a panic (SI-3's 1 s restart): a panic in delta processing
@@ -165,7 +183,8 @@ pub use kube::{KubeListerWatcher, KubeObject};
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
-    ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
+    INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status, WatchEvent,
+    WatchOptions, WatchStream,
 };
 pub use memory::{DEFAULT_HISTORY, MemoryListerWatcher, MemoryObject, Request};
 pub use object::Resource;
@@ -175,8 +194,9 @@ pub use process_deltas::{
 };
 pub use processor::{HandlerOptions, HandlerRegistration, MIN_RESYNC_PERIOD, SharedProcessor};
 pub use reflector::{
-    Call, DEFAULT_PAGE_SIZE, INTERNAL_ERROR_RESET, MIN_WATCH_TIMEOUT, Next, Reflector,
-    ReflectorBuilder, ReflectorError, Termination, VERY_SHORT_WATCH,
+    Call, DEFAULT_PAGE_SIZE, INITIAL_EVENTS_WARNING_PERIOD, INTERNAL_ERROR_RESET,
+    MIN_WATCH_TIMEOUT, Next, Reflector, ReflectorBuilder, ReflectorError, Termination,
+    VERY_SHORT_WATCH,
 };
 pub use sync::{
     CacheSyncError, HasSynced, wait_for_cache_sync, wait_for_cache_sync_async,

@@ -92,7 +92,19 @@ pub struct WatchOptions {
     pub timeout_seconds: u32,
     /// Whether the server may send bookmarks.
     pub allow_watch_bookmarks: bool,
+    /// A streaming list (KEP-3157, `sendInitialEvents=true`, RF-19): the server first sends an
+    /// `Added` event for every current object, then a [`WatchEvent::Bookmark`] with
+    /// `initial_events_end` set, then changes. It implies `resourceVersionMatch=NotOlderThan`:
+    /// the initial state is at least as new as `resource_version` (`""`: the latest), which
+    /// is then not a "strictly after" bound. Needs `allow_watch_bookmarks`. A server without
+    /// streaming lists refuses it (Kubernetes: 422 Invalid) or ignores it.
+    #[doc(alias = "sendInitialEvents")]
+    pub send_initial_events: bool,
 }
+
+/// The annotation a server puts on the bookmark that ends the initial events of a streaming
+/// list, with the value `"true"`.
+pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
 
 /// One event of a watch.
 #[derive(Clone, PartialEq, Eq)]
@@ -107,6 +119,9 @@ pub enum WatchEvent<K> {
     Bookmark {
         /// The version the watcher has now seen everything up to.
         resource_version: String,
+        /// This bookmark ends the initial events of a streaming list (the server annotated it
+        /// [`INITIAL_EVENTS_END_ANNOTATION`]` = "true"`, RF-21); `false` for a plain bookmark.
+        initial_events_end: bool,
     },
     /// The watch failed; the stream ends after this.
     Error(Status),
@@ -118,8 +133,15 @@ impl<K> fmt::Debug for WatchEvent<K> {
             Self::Added(_) => f.write_str("Added"),
             Self::Modified(_) => f.write_str("Modified"),
             Self::Deleted(_) => f.write_str("Deleted"),
-            Self::Bookmark { resource_version } => {
-                write!(f, "Bookmark({resource_version})")
+            Self::Bookmark {
+                resource_version,
+                initial_events_end,
+            } => {
+                write!(f, "Bookmark({resource_version}")?;
+                if *initial_events_end {
+                    f.write_str(", initial events end")?;
+                }
+                f.write_str(")")
             }
             Self::Error(status) => write!(f, "Error({status:?})"),
         }
@@ -131,8 +153,8 @@ pub type WatchStream<K> = BoxStream<'static, WatchEvent<K>>;
 
 /// The list and watch calls of one resource type (client-go's `ListerWatcher`).
 ///
-/// A kube implementation maps these onto `Api::<K>::list` and `Api::<K>::watch` (not written
-/// yet; see the crate docs); [`MemoryListerWatcher`](crate::MemoryListerWatcher) is an
+/// `KubeListerWatcher` (feature `kube`) maps these onto `Api::<K>::list` and
+/// `Api::<K>::watch`; [`MemoryListerWatcher`](crate::MemoryListerWatcher) is an
 /// in-memory one (an event log with compaction and injected errors) for tests and examples.
 pub trait ListerWatcher<K>: Send + Sync {
     /// Lists one page.

@@ -59,6 +59,12 @@ pub enum Request {
 ///   `N` older than the history gets an `Error` event with 410 (or an open error, see
 ///   [`set_expired_watch_as_open_error`](Self::set_expired_watch_as_open_error)). The watch
 ///   timeout is recorded, not enforced: close watches with [`close_watches`](Self::close_watches).
+/// * A streaming list ([`WatchOptions::send_initial_events`], which needs bookmarks allowed)
+///   from `""`/`"0"` or any `N` the server still has (`N` too large: 504, compacted: 410 as
+///   above) sends an `Added` event for every current object, then a bookmark at the current
+///   version with `initial_events_end` set, then live events. With
+///   [`set_streaming_lists`](Self::set_streaming_lists)`(false)` it is refused with 422
+///   Invalid, as by an API server whose `WatchList` feature is off.
 /// * The history keeps at most [`with_history`](Self::with_history) events (default 1000);
 ///   [`compact`](Self::compact) drops it all.
 ///
@@ -147,6 +153,7 @@ struct State<K> {
     hang_lists: bool,
     watch_cache: bool,
     expired_watch_as_open_error: bool,
+    streaming_lists: bool,
     requests: Vec<Request>,
 }
 
@@ -188,6 +195,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
                 hang_lists: false,
                 watch_cache: true,
                 expired_watch_as_open_error: false,
+                streaming_lists: true,
                 requests: Vec::new(),
             })),
         }
@@ -211,6 +219,13 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
     /// `Error` event on an opened stream (`false`, the default).
     pub fn set_expired_watch_as_open_error(&self, open_error: bool) {
         self.state.lock().expired_watch_as_open_error = open_error;
+    }
+
+    /// Whether streaming lists (`sendInitialEvents`) are served (`true`, the default) or
+    /// refused with 422 Invalid (`false`: an API server without the `WatchList` feature, to
+    /// test a reflector's fallback to list and watch).
+    pub fn set_streaming_lists(&self, supported: bool) {
+        self.state.lock().streaming_lists = supported;
     }
 
     /// Stores a new object.
@@ -327,6 +342,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
                 || w.tx
                     .unbounded_send(WatchEvent::Bookmark {
                         resource_version: rv.clone(),
+                        initial_events_end: false,
                     })
                     .is_ok()
         });
@@ -489,9 +505,53 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
         if let Some(status) = state.watch_event_faults.pop_front() {
             return Ok(futures::stream::iter([WatchEvent::Error(status)]).boxed());
         }
+        if options.send_initial_events {
+            if !state.streaming_lists {
+                return Err(Status::new(
+                    422,
+                    "Invalid",
+                    "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                )
+                .into());
+            }
+            if !options.allow_watch_bookmarks {
+                return Err(Status::new(
+                    422,
+                    "Invalid",
+                    "allowWatchBookmarks must be true when sendInitialEvents is true",
+                )
+                .into());
+            }
+        }
         let (tx, rx) = unbounded();
         let requested = &options.resource_version;
-        if requested.is_empty() || requested == "0" {
+        if options.send_initial_events {
+            // NotOlderThan: any version the server still has (or "") gives the current state.
+            if !(requested.is_empty() || requested == "0") {
+                let n = parse_rv(requested)?;
+                if n > state.rv {
+                    return Err(Status::too_large_resource_version(format!(
+                        "Too large resource version: {n}, current: {}",
+                        state.rv
+                    ))
+                    .into());
+                }
+                if n < state.compacted {
+                    let status = too_old(n, state.compacted);
+                    if state.expired_watch_as_open_error {
+                        return Err(status.into());
+                    }
+                    return Ok(futures::stream::iter([WatchEvent::Error(status)]).boxed());
+                }
+            }
+            for obj in state.objects.values() {
+                let _ = tx.unbounded_send(WatchEvent::Added(obj.clone()));
+            }
+            let _ = tx.unbounded_send(WatchEvent::Bookmark {
+                resource_version: state.rv.to_string(),
+                initial_events_end: true,
+            });
+        } else if requested.is_empty() || requested == "0" {
             for obj in state.objects.values() {
                 let _ = tx.unbounded_send(WatchEvent::Added(obj.clone()));
             }

@@ -1,7 +1,7 @@
 //! [`Reflector`]: lists and watches through a [`ListerWatcher`] and feeds a
-//! [`DeltaFifo`] (spec section 3, RF-1..RF-18): the run loop with backoff, the choice of list
+//! [`DeltaFifo`] (spec section 3, RF-1..RF-23): the run loop with backoff, the choice of list
 //! version and page size, re-watching without relisting, error classification, the resync
-//! timer and cancellation.
+//! timer, cancellation, and the optional streaming initial list (`sendInitialEvents`).
 //!
 //! # Ground rules
 //!
@@ -12,6 +12,7 @@
 //! with the FIFO's content) and the `running` flag, which makes a second concurrent
 //! [`run`](Reflector::run) fail instead of interleaving with the first.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -27,7 +28,7 @@ use timer_wheel::{Driver, SharedClock, Timer};
 
 use crate::backoff::Backoff;
 use crate::error::ApiError;
-use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions};
+use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream};
 use crate::object::{Resource, version_of};
 
 /// Page size of a paginated list (client-go's pager default).
@@ -40,6 +41,9 @@ pub const MIN_WATCH_TIMEOUT: Duration = Duration::from_secs(300);
 pub const VERY_SHORT_WATCH: Duration = Duration::from_secs(1);
 /// A gap this long between two internal errors (500) restarts the retry budget (RF-16).
 pub const INTERNAL_ERROR_RESET: Duration = Duration::from_secs(60);
+/// While a streaming list waits for its initial-events-end bookmark, a warning saying how long
+/// since the last event is logged this often (RF-23).
+pub const INITIAL_EVENTS_WARNING_PERIOD: Duration = Duration::from_secs(10);
 
 /// Why a list or watch ended badly.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -90,6 +94,19 @@ pub enum ReflectorError {
         /// How long it lasted.
         lasted: Duration,
     },
+    /// A streaming list's watch closed before its initial-events-end bookmark (RF-21); the
+    /// reflector falls back to list and watch (RF-3).
+    #[error(
+        "{name}: the streaming list at resourceVersion {resource_version:?} closed after {events} events without the initial-events-end bookmark"
+    )]
+    WatchListIncomplete {
+        /// The reflector's name.
+        name: String,
+        /// The version the streaming list asked for.
+        resource_version: String,
+        /// How many events it delivered.
+        events: u64,
+    },
     /// The FIFO refused a listed batch (`replace`).
     #[error("{name}: the FIFO refused the list at resourceVersion {resource_version:?}")]
     Store {
@@ -135,13 +152,17 @@ pub enum Call {
     List,
     /// A watch: opening it or streaming from it.
     Watch,
+    /// A streaming list (RF-19..RF-22): a watch with `sendInitialEvents`, until the FIFO holds
+    /// its initial events. The same stream then goes on as a [`Call::Watch`].
+    WatchList,
 }
 
 /// What the reflector does after a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Next {
-    /// The list succeeded: watch from its version.
+    /// The list succeeded: watch from its version. After a streaming list, the watch goes on
+    /// on the same stream (RF-21).
     Watch,
     /// Re-open the watch from the last synced version at once (RF-15, RF-16 internal error
     /// within budget).
@@ -150,8 +171,12 @@ pub enum Next {
     RewatchAfterBackoff,
     /// List again at once with version `""` (RF-9).
     RelistAtLatest,
-    /// Wait one backoff step, then list again (RF-1).
+    /// Wait one backoff step, then list again (RF-1; with streaming lists on, a streaming
+    /// list again, RF-22).
     RelistAfterBackoff,
+    /// A streaming list failed in a way that is not worth retrying: do a plain list at once
+    /// (RF-3, RF-22).
+    FallBackToList,
     /// The reflector was stopped (RF-17).
     Stop,
 }
@@ -163,7 +188,8 @@ pub enum Next {
 pub struct Termination {
     /// The call that ended.
     pub call: Call,
-    /// For a list, the version asked for; for a watch, the last synced version when it ended.
+    /// For a list or a streaming list, the version asked for; for a watch, the last synced
+    /// version when it ended.
     pub resource_version: String,
     /// Why it ended badly; `None` for a successful list, a normal watch close or a stop.
     pub error: Option<ReflectorError>,
@@ -186,6 +212,7 @@ pub struct ReflectorBuilder<K, L> {
     max_internal_error_retry: Duration,
     hook: Option<Hook>,
     seed: Option<u64>,
+    streaming_list: bool,
 }
 
 impl<K, L> ReflectorBuilder<K, L> {
@@ -240,6 +267,39 @@ impl<K, L> ReflectorBuilder<K, L> {
         self
     }
 
+    /// Whether each (re)list is first tried as a streaming list (client-go's `WatchListClient`
+    /// gate, KEP-3157; default off, as in client-go before 1.35).
+    ///
+    /// When on, instead of a list the reflector opens one watch with `sendInitialEvents=true`,
+    /// `resourceVersionMatch=NotOlderThan` and bookmarks, from the last synced version (`""`
+    /// at first or after an expired/too-large answer) (RF-19). Its events go into a temporary
+    /// map (RF-20) until the bookmark flagged `initial_events_end`; then the FIFO is replaced
+    /// with them at the bookmark's version and the same stream goes on as the watch (RF-21).
+    ///
+    /// What ends a streaming list before that bookmark decides what follows (RF-22), each
+    /// reported to the [termination hook](Self::on_termination) as a [`Call::WatchList`]:
+    ///
+    /// * connection refused or 429 (opening or as an `Error` event): back off, then try the
+    ///   streaming list again ([`Next::RelistAfterBackoff`]);
+    /// * expired (410) or too-large version: retry at once from `""`
+    ///   ([`Next::RelistAtLatest`]); a second one in a row backs off instead;
+    /// * anything else falls back to a plain list and watch at once
+    ///   ([`Next::FallBackToList`]): any other open error (a server without streaming lists
+    ///   answers 422 Invalid, an older one 400), any other `Error` event, or the stream
+    ///   closing before the bookmark ([`ReflectorError::WatchListIncomplete`], which covers a
+    ///   server ignoring `sendInitialEvents`). The fallback is per attempt: the next relist
+    ///   tries streaming again.
+    ///
+    /// While waiting for the bookmark, a warning is logged every
+    /// [`INITIAL_EVENTS_WARNING_PERIOD`] (RF-23). The resync timer starts once the initial
+    /// events are in the FIFO.
+    #[doc(alias = "WatchListClient")]
+    #[doc(alias = "sendInitialEvents")]
+    pub fn streaming_list(mut self, enabled: bool) -> Self {
+        self.streaming_list = enabled;
+        self
+    }
+
     /// The reflector.
     pub fn build(self) -> Reflector<K, L> {
         Reflector {
@@ -254,6 +314,7 @@ impl<K, L> ReflectorBuilder<K, L> {
             max_internal_error_retry: self.max_internal_error_retry,
             hook: self.hook,
             seed: self.seed,
+            streaming_list: self.streaming_list,
             last_sync_rv: Mutex::new(String::new()),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
@@ -341,12 +402,30 @@ pub struct Reflector<K, L> {
     max_internal_error_retry: Duration,
     hook: Option<Hook>,
     seed: Option<u64>,
+    streaming_list: bool,
     /// The version of the last list or watch event applied to the FIFO; `""` before any.
     last_sync_rv: Mutex<String>,
     /// Set while a `run` is in progress.
     running: AtomicBool,
     /// How many runs were started (varies the seed between runs).
     runs: AtomicU64,
+}
+
+/// A watch a streaming list leaves open once its initial events are in the FIFO (RF-21).
+struct Resumed<K> {
+    stream: WatchStream<K>,
+    started: Instant,
+    events: u64,
+}
+
+/// What a streaming list came to.
+enum WatchListOutcome<K> {
+    /// The FIFO holds the initial state; watching goes on on this stream.
+    Synced(Resumed<K>),
+    /// Do a plain list now (RF-3, RF-22).
+    FallBack,
+    /// End this attempt; the run loop backs off and tries again (RF-22).
+    Retry,
 }
 
 /// The run loop's own state (see the module's ground rules).
@@ -382,6 +461,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             max_internal_error_retry: Duration::ZERO,
             hook: None,
             seed: None,
+            streaming_list: false,
         }
     }
 
@@ -466,15 +546,187 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         }
     }
 
-    /// One list, then watches until one ends in a way that calls for a relist (RF-3..RF-5).
+    /// One list (streaming if enabled, RF-3), then watches until one ends in a way that calls
+    /// for a relist (RF-3..RF-5).
     async fn list_and_watch(&self, state: &mut RunState) -> Result<(), ReflectorError> {
-        state.in_flight = Call::List;
-        if !self.list(state).await {
-            return Ok(());
+        let mut resumed = None;
+        if self.streaming_list {
+            state.in_flight = Call::WatchList;
+            match self.watch_list(state).await {
+                WatchListOutcome::Synced(stream) => resumed = Some(stream),
+                WatchListOutcome::Retry => return Ok(()),
+                WatchListOutcome::FallBack => {}
+            }
+        }
+        if resumed.is_none() {
+            state.in_flight = Call::List;
+            if !self.list(state).await {
+                return Ok(());
+            }
         }
         state.in_flight = Call::Watch;
         let resync = (!self.resync_period.is_zero()).then(|| self.driver.timer(self.resync_period));
-        self.watch(state, resync.as_ref()).await
+        self.watch(state, resync.as_ref(), resumed).await
+    }
+
+    /// RF-19..RF-22: one streaming list, retried at once from `""` after an expired or
+    /// too-large answer.
+    async fn watch_list(&self, state: &mut RunState) -> WatchListOutcome<K> {
+        let mut retried_at_latest = false;
+        loop {
+            let rv = if state.rv_unavailable {
+                String::new()
+            } else {
+                self.last_sync_resource_version()
+            };
+            let options = WatchOptions {
+                resource_version: rv.clone(),
+                timeout_seconds: state.rng.u32(300..600),
+                allow_watch_bookmarks: true,
+                send_initial_events: true,
+            };
+            let started = self.clock.now();
+            let error = match self.lister_watcher.watch(&options).await {
+                Err(source) => ReflectorError::WatchOpen {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    source,
+                },
+                Ok(mut stream) => match self.initial_events(&mut stream, &rv).await {
+                    Ok((items, list_rv, events)) => {
+                        state.rv_unavailable = false;
+                        if let Err(source) = self.fifo.replace(items, &list_rv) {
+                            let error = ReflectorError::Store {
+                                name: self.name.clone(),
+                                resource_version: list_rv,
+                                source: Arc::new(source),
+                            };
+                            tracing::warn!(reflector = %self.name, %error, "replace failed");
+                            self.report(Call::WatchList, rv, Some(error), Next::RelistAfterBackoff);
+                            return WatchListOutcome::Retry;
+                        }
+                        self.set_last_sync_rv(&list_rv);
+                        self.report(Call::WatchList, rv, None, Next::Watch);
+                        return WatchListOutcome::Synced(Resumed {
+                            stream,
+                            started,
+                            events,
+                        });
+                    }
+                    // The stream is dropped (stopped) before anything else happens (RF-22).
+                    Err(error) => error,
+                },
+            };
+            let unavailable = error
+                .api_error()
+                .is_some_and(|e| e.is_expired() || e.is_too_large_resource_version());
+            let next = match error.api_error() {
+                Some(e) if e.is_connection_refused() || e.is_too_many_requests() => {
+                    Next::RelistAfterBackoff
+                }
+                Some(_) if unavailable => {
+                    state.rv_unavailable = true;
+                    if retried_at_latest {
+                        Next::RelistAfterBackoff
+                    } else {
+                        retried_at_latest = true;
+                        Next::RelistAtLatest
+                    }
+                }
+                _ => Next::FallBackToList,
+            };
+            if next == Next::FallBackToList {
+                tracing::warn!(reflector = %self.name, %error, "streaming list failed; falling back to list and watch");
+            } else {
+                tracing::debug!(reflector = %self.name, %error, ?next, "streaming list failed");
+            }
+            self.report(Call::WatchList, rv, Some(error), next);
+            match next {
+                Next::RelistAtLatest => {}
+                Next::FallBackToList => return WatchListOutcome::FallBack,
+                _ => return WatchListOutcome::Retry,
+            }
+        }
+    }
+
+    /// RF-20, RF-21, RF-23: collects the initial events of a streaming list until the
+    /// initial-events-end bookmark; returns them, the bookmark's version and the number of
+    /// events.
+    async fn initial_events(
+        &self,
+        stream: &mut WatchStream<K>,
+        rv: &str,
+    ) -> Result<(Vec<K>, String, u64), ReflectorError> {
+        // A temporary store (RF-20): by key, so that a repeated object keeps its last state.
+        // The FIFO's transformer applies when it is replaced.
+        let mut temp: BTreeMap<String, K> = BTreeMap::new();
+        let mut events = 0_u64;
+        let mut last_event = self.clock.now();
+        let warning = self.driver.timer(INITIAL_EVENTS_WARNING_PERIOD);
+        let mut warnings = true;
+        loop {
+            let next = {
+                let mut next = stream.next();
+                loop {
+                    if !warnings {
+                        break (&mut next).await;
+                    }
+                    match select(&mut next, pin!(warning.recv_async())).await {
+                        Either::Left((event, _)) => break event,
+                        Either::Right((Ok(_), _)) => {
+                            let since = self.clock.now().saturating_duration_since(last_event);
+                            tracing::warn!(
+                                reflector = %self.name,
+                                events,
+                                ?since,
+                                "streaming list: still waiting for the initial-events-end bookmark"
+                            );
+                            warning.reset(INITIAL_EVENTS_WARNING_PERIOD);
+                        }
+                        // The driver is gone: no more warnings.
+                        Either::Right((Err(_), _)) => warnings = false,
+                    }
+                }
+            };
+            let Some(event) = next else {
+                return Err(ReflectorError::WatchListIncomplete {
+                    name: self.name.clone(),
+                    resource_version: rv.to_owned(),
+                    events,
+                });
+            };
+            events += 1;
+            last_event = self.clock.now();
+            match event {
+                WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
+                    match self.fifo.key_of(&obj) {
+                        Ok(key) => {
+                            temp.insert(key, obj);
+                        }
+                        Err(error) => {
+                            tracing::warn!(reflector = %self.name, %error, "skipping an initial event without a key");
+                        }
+                    }
+                }
+                WatchEvent::Deleted(obj) => {
+                    if let Ok(key) = self.fifo.key_of(&obj) {
+                        temp.remove(&key);
+                    }
+                }
+                WatchEvent::Bookmark {
+                    resource_version,
+                    initial_events_end: true,
+                } => return Ok((temp.into_values().collect(), resource_version, events)),
+                WatchEvent::Bookmark { .. } => {}
+                WatchEvent::Error(status) => {
+                    return Err(ReflectorError::WatchStream {
+                        name: self.name.clone(),
+                        resource_version: rv.to_owned(),
+                        source: ApiError::Status(status),
+                    });
+                }
+            }
+        }
     }
 
     /// RF-6..RF-10. Returns whether the FIFO now holds a fresh list.
@@ -590,25 +842,43 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         Ok((items, list_rv))
     }
 
-    /// Watches from the last synced version until a relist is due (RF-11..RF-16, RF-18);
-    /// returns `Ok` for a relist after backoff.
+    /// Watches from the last synced version until a relist is due (RF-11..RF-16, RF-18),
+    /// first on `resumed` if a streaming list left one (RF-21); returns `Ok` for a relist
+    /// after backoff.
     async fn watch(
         &self,
         state: &mut RunState,
         resync: Option<&Timer>,
+        mut resumed: Option<Resumed<K>>,
     ) -> Result<(), ReflectorError> {
         loop {
             let rv = self.last_sync_resource_version();
+            if let Some(Resumed {
+                stream,
+                started,
+                events,
+            }) = resumed.take()
+            {
+                // The version is the bookmark's: events after it are trusted (RF-20).
+                if self
+                    .consume(state, resync, stream, started, events, true)
+                    .await?
+                {
+                    continue;
+                }
+                return Ok(());
+            }
             let options = WatchOptions {
                 resource_version: rv.clone(),
                 timeout_seconds: state.rng.u32(300..600),
                 allow_watch_bookmarks: true,
+                send_initial_events: false,
             };
             let started = self.clock.now();
             let opened = self
                 .with_resync(self.lister_watcher.watch(&options), resync)
                 .await;
-            let mut stream = match opened {
+            let stream = match opened {
                 Ok(stream) => stream,
                 Err(source) => {
                     let retry = source.is_connection_refused() || source.is_too_many_requests();
@@ -630,88 +900,107 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 }
             };
             // RF-14: after a watch from "" or "0", Added events come in any version order.
-            let mut trust_added = !(rv.is_empty() || rv == "0");
-            let mut events = 0_u64;
-            let status = loop {
-                let Some(event) = self.with_resync(stream.next(), resync).await else {
-                    break None;
-                };
-                events += 1;
-                let (obj_rv, applied) = match event {
-                    WatchEvent::Added(obj) => {
-                        let rv = version_of(&obj).map(str::to_owned);
-                        (rv.filter(|_| trust_added), self.fifo.add(obj))
-                    }
-                    WatchEvent::Modified(obj) => {
-                        trust_added = true;
-                        (version_of(&obj).map(str::to_owned), self.fifo.update(obj))
-                    }
-                    WatchEvent::Deleted(obj) => {
-                        trust_added = true;
-                        (version_of(&obj).map(str::to_owned), self.fifo.delete(obj))
-                    }
-                    WatchEvent::Bookmark { resource_version } => {
-                        trust_added = true;
-                        (Some(resource_version).filter(|rv| !rv.is_empty()), Ok(()))
-                    }
-                    WatchEvent::Error(status) => break Some(status),
-                };
-                if let Err(error) = applied {
-                    tracing::warn!(reflector = %self.name, %error, "the FIFO refused a watch event");
-                }
-                if let Some(obj_rv) = obj_rv {
-                    self.set_last_sync_rv(&obj_rv);
-                }
-            };
-            drop(stream);
-            let rv = self.last_sync_resource_version();
-            let Some(status) = status else {
-                let lasted = self.clock.now().saturating_duration_since(started);
-                if events == 0 && lasted < VERY_SHORT_WATCH {
-                    let error = ReflectorError::VeryShortWatch {
-                        name: self.name.clone(),
-                        resource_version: rv.clone(),
-                        lasted,
-                    };
-                    tracing::warn!(reflector = %self.name, %error, "very short watch");
-                    self.report(Call::Watch, rv, Some(error), Next::RelistAfterBackoff);
-                    return Ok(());
-                }
-                // RF-15: a normal timeout; re-watch, no relist.
-                self.report(Call::Watch, rv, None, Next::Rewatch);
-                continue;
-            };
-            let source = ApiError::Status(status);
-            let next = if source.is_expired() {
-                Next::RelistAfterBackoff
-            } else if source.is_too_many_requests() {
-                Next::RewatchAfterBackoff
-            } else if source.is_internal() && self.internal_retry_allowed(state) {
-                Next::Rewatch
-            } else {
-                Next::RelistAfterBackoff
-            };
-            let error = ReflectorError::WatchStream {
-                name: self.name.clone(),
-                resource_version: rv.clone(),
-                source,
-            };
-            if next == Next::RelistAfterBackoff
-                && error.api_error().is_some_and(ApiError::is_expired)
+            let trust_added = !(rv.is_empty() || rv == "0");
+            if !self
+                .consume(state, resync, stream, started, 0, trust_added)
+                .await?
             {
-                tracing::debug!(reflector = %self.name, %error, "watch expired");
-            } else {
-                tracing::warn!(reflector = %self.name, %error, "watch ended");
+                return Ok(());
             }
-            self.report(Call::Watch, rv, Some(error), next);
-            match next {
-                Next::Rewatch => {}
-                Next::RewatchAfterBackoff => {
-                    let delay = state.backoff.next_delay();
-                    self.sleep(delay, resync).await?;
+        }
+    }
+
+    /// Applies the events of one open watch to the FIFO until it ends (RF-13..RF-16);
+    /// returns whether to re-watch (`false`: relist after backoff).
+    async fn consume(
+        &self,
+        state: &mut RunState,
+        resync: Option<&Timer>,
+        mut stream: WatchStream<K>,
+        started: Instant,
+        mut events: u64,
+        mut trust_added: bool,
+    ) -> Result<bool, ReflectorError> {
+        let status = loop {
+            let Some(event) = self.with_resync(stream.next(), resync).await else {
+                break None;
+            };
+            events += 1;
+            let (obj_rv, applied) = match event {
+                WatchEvent::Added(obj) => {
+                    let rv = version_of(&obj).map(str::to_owned);
+                    (rv.filter(|_| trust_added), self.fifo.add(obj))
                 }
-                _ => return Ok(()),
+                WatchEvent::Modified(obj) => {
+                    trust_added = true;
+                    (version_of(&obj).map(str::to_owned), self.fifo.update(obj))
+                }
+                WatchEvent::Deleted(obj) => {
+                    trust_added = true;
+                    (version_of(&obj).map(str::to_owned), self.fifo.delete(obj))
+                }
+                WatchEvent::Bookmark {
+                    resource_version, ..
+                } => {
+                    trust_added = true;
+                    (Some(resource_version).filter(|rv| !rv.is_empty()), Ok(()))
+                }
+                WatchEvent::Error(status) => break Some(status),
+            };
+            if let Err(error) = applied {
+                tracing::warn!(reflector = %self.name, %error, "the FIFO refused a watch event");
             }
+            if let Some(obj_rv) = obj_rv {
+                self.set_last_sync_rv(&obj_rv);
+            }
+        };
+        drop(stream);
+        let rv = self.last_sync_resource_version();
+        let Some(status) = status else {
+            let lasted = self.clock.now().saturating_duration_since(started);
+            if events == 0 && lasted < VERY_SHORT_WATCH {
+                let error = ReflectorError::VeryShortWatch {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    lasted,
+                };
+                tracing::warn!(reflector = %self.name, %error, "very short watch");
+                self.report(Call::Watch, rv, Some(error), Next::RelistAfterBackoff);
+                return Ok(false);
+            }
+            // RF-15: a normal timeout; re-watch, no relist.
+            self.report(Call::Watch, rv, None, Next::Rewatch);
+            return Ok(true);
+        };
+        let source = ApiError::Status(status);
+        let next = if source.is_expired() {
+            Next::RelistAfterBackoff
+        } else if source.is_too_many_requests() {
+            Next::RewatchAfterBackoff
+        } else if source.is_internal() && self.internal_retry_allowed(state) {
+            Next::Rewatch
+        } else {
+            Next::RelistAfterBackoff
+        };
+        let error = ReflectorError::WatchStream {
+            name: self.name.clone(),
+            resource_version: rv.clone(),
+            source,
+        };
+        if next == Next::RelistAfterBackoff && error.api_error().is_some_and(ApiError::is_expired) {
+            tracing::debug!(reflector = %self.name, %error, "watch expired");
+        } else {
+            tracing::warn!(reflector = %self.name, %error, "watch ended");
+        }
+        self.report(Call::Watch, rv, Some(error), next);
+        match next {
+            Next::Rewatch => Ok(true),
+            Next::RewatchAfterBackoff => {
+                let delay = state.backoff.next_delay();
+                self.sleep(delay, resync).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 

@@ -40,6 +40,11 @@ struct Rig {
 }
 
 async fn rig(server: ServerHandle) -> Rig {
+    rig_with(server, false).await
+}
+
+/// The rig, with the informer's streaming list on or off.
+async fn rig_with(server: ServerHandle, streaming_list: bool) -> Rig {
     let clock = FakeClock::new();
     let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
     let ends = Arc::new(Mutex::new(Vec::new()));
@@ -49,6 +54,7 @@ async fn rig(server: ServerHandle) -> Rig {
         SharedIndexInformer::builder(lister_watcher, driver.clone())
             .name("pods")
             .seed(11)
+            .streaming_list(streaming_list)
             .watch_error_handler({
                 let ends = Arc::clone(&ends);
                 move |t: &Termination| ends.lock().unwrap().push(t.clone())
@@ -411,5 +417,52 @@ async fn forbidden_and_internal_errors_on_list_back_off_and_recover() {
     );
     assert_eq!(r.next().await, "add default/a true");
     assert!(r.informer.last_watch_error().is_none());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_syncs_from_one_watch_without_any_list() {
+    // spec: RF-19 (sendInitialEvents, resourceVersionMatch=NotOlderThan, bookmarks), RF-21
+    // (the `k8s.io/initial-events-end` bookmark ends the initial events; the same stream goes
+    // on), over the real client and fake-apiserver
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    seed(&server, "kube-system", "dns");
+    // Every LIST of pods fails: the cache can only sync from the streaming list.
+    server.faults().fail(
+        FaultRule::status(500)
+            .verb(Verb::List)
+            .resource("pods")
+            .always(),
+    );
+    let mut r = rig_with(server, true).await;
+    r.synced().await;
+    assert_eq!(
+        r.next_sorted(2).await,
+        ["add default/a true", "add kube-system/dns true"]
+    );
+    // The hook runs just after the informer marks itself synced.
+    r.until("the hook saw the sync", |r| !r.nexts().is_empty())
+        .await;
+    {
+        let ends = r.ends.lock().unwrap().clone();
+        assert_eq!(ends.len(), 1, "{ends:?}");
+        assert_eq!((ends[0].call, ends[0].next), (Call::WatchList, Next::Watch));
+        assert!(ends[0].error.is_none());
+        assert_eq!(ends[0].resource_version, "", "RF-19: \"\" at first");
+    }
+    assert_eq!(r.lists(), 0);
+    assert_eq!(
+        r.informer.last_sync_resource_version(),
+        r.server.resource_version().to_string()
+    );
+
+    // Changes come on the same stream: no termination, no new request.
+    seed(&r.server, "default", "b");
+    assert_eq!(r.next().await, "add default/b false");
+    assert_eq!(r.nexts(), [Next::Watch]);
+    r.server.faults().clear();
+    let served = r.served().await;
+    r.until("cache matches", |r| r.cached() == served).await;
     r.stop().await;
 }

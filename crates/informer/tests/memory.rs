@@ -42,6 +42,7 @@ fn watch(
         resource_version: rv.into(),
         timeout_seconds: 300,
         allow_watch_bookmarks: bookmarks,
+        ..WatchOptions::default()
     }))
 }
 
@@ -50,7 +51,9 @@ fn describe(event: &WatchEvent<Pod>) -> String {
         WatchEvent::Added(p) => format!("+{}@{}", p.name, p.rv),
         WatchEvent::Modified(p) => format!("~{}@{}", p.name, p.rv),
         WatchEvent::Deleted(p) => format!("-{}@{}", p.name, p.rv),
-        WatchEvent::Bookmark { resource_version } => format!("bookmark@{resource_version}"),
+        WatchEvent::Bookmark {
+            resource_version, ..
+        } => format!("bookmark@{resource_version}"),
         WatchEvent::Error(s) => format!("error {}", s.code),
     }
 }

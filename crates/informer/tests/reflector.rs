@@ -863,3 +863,220 @@ async fn converges_through_random_mutations_and_faults() {
     }
     assert!(relists >= 12, "the faults forced relists: {relists}");
 }
+
+// ---- Streaming initial list (spec section 3.8) ----
+
+fn kinds_of(r: &Rig, key: &str) -> Vec<DeltaKind> {
+    r.fifo
+        .get_by_key(key)
+        .map(|d| d.iter().map(|d| d.kind()).collect())
+        .unwrap_or_default()
+}
+
+/// `(resourceVersion, sendInitialEvents)` of every watch request.
+fn watches(r: &Rig) -> Vec<(String, bool)> {
+    r.server
+        .watch_requests()
+        .into_iter()
+        .map(|w| (w.resource_version, w.send_initial_events))
+        .collect()
+}
+
+fn streaming(rv: &str) -> (String, bool) {
+    (rv.to_owned(), true)
+}
+
+fn plain(rv: &str) -> (String, bool) {
+    (rv.to_owned(), false)
+}
+
+#[tokio::test]
+async fn streaming_list_replaces_at_the_end_bookmark_and_keeps_the_same_stream() {
+    // spec: RF-3, RF-19 (one watch, "" at first, sendInitialEvents, bookmarks, random
+    // timeout), RF-20 (temporary store), RF-21 (replace at the bookmark's version, then the
+    // same stream goes on)
+    let mut r = rig(server_with(&["a", "b"]), |b| b.streaming_list(true));
+    r.start();
+    r.until("synced", |r| r.nexts() == [Next::Watch]).await;
+    assert!(r.lists().is_empty(), "no list request");
+    assert_eq!(watches(&r), [streaming("")]);
+    let request = &r.server.watch_requests()[0];
+    assert!(request.allow_watch_bookmarks);
+    assert!((300..600).contains(&request.timeout_seconds));
+    assert_eq!(r.reflector.last_sync_resource_version(), "2");
+    assert_eq!(kinds_of(&r, "ns/a"), [DeltaKind::Replaced]);
+    assert_eq!(kinds_of(&r, "ns/b"), [DeltaKind::Replaced]);
+    let ends = r.ends();
+    assert_eq!(
+        (ends[0].0, ends[0].1.as_str(), ends[0].3.as_ref()),
+        (Call::WatchList, "", None)
+    );
+
+    // Live events arrive on the same stream: no second request.
+    r.server.create(pod("ns", "c", "")).unwrap();
+    r.server.update(pod("ns", "a", "")).unwrap();
+    let b = r.server.get("ns/b").unwrap();
+    r.server.delete(&b).unwrap();
+    r.until("rv 5", |r| r.reflector.last_sync_resource_version() == "5")
+        .await;
+    assert_eq!(kinds_of(&r, "ns/c"), [DeltaKind::Added]);
+    assert_eq!(
+        kinds_of(&r, "ns/a"),
+        [DeltaKind::Replaced, DeltaKind::Updated]
+    );
+    assert_eq!(
+        kinds_of(&r, "ns/b"),
+        [DeltaKind::Replaced, DeltaKind::Deleted]
+    );
+    assert_eq!(watches(&r), [streaming("")], "still one watch request");
+    assert!(r.lists().is_empty());
+    r.drain();
+    assert_eq!(r.cached(), r.served());
+
+    // A normal close re-watches plainly from the last version (RF-15).
+    r.clock.advance(Duration::from_secs(2));
+    r.server.close_watches();
+    r.until("rewatch", |r| r.server.watch_requests().len() == 2)
+        .await;
+    assert_eq!(watches(&r), [streaming(""), plain("5")]);
+    assert_eq!(r.nexts(), [Next::Watch, Next::Rewatch]);
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn streaming_list_of_an_empty_server_syncs() {
+    // spec: RF-21 (the end bookmark alone ends the initial phase)
+    let mut r = rig(Server::new(), |b| b.streaming_list(true));
+    r.start();
+    r.until("synced", |r| r.nexts() == [Next::Watch]).await;
+    assert!(r.fifo.is_empty());
+    r.server.create(pod("ns", "a", "")).unwrap();
+    r.until("rv 1", |r| r.reflector.last_sync_resource_version() == "1")
+        .await;
+    assert_eq!(kinds_of(&r, "ns/a"), [DeltaKind::Added]);
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unsupported_streaming_list_falls_back_to_list_and_watch_per_attempt() {
+    // spec: RF-3, RF-22 (a non-retriable failure falls back to list + watch at once), RF-23
+    // fallback trigger as documented on `streaming_list`; the next relist tries again
+    let server = server_with(&["a", "b"]);
+    server.set_streaming_lists(false);
+    let mut r = rig(server, |b| b.streaming_list(true));
+    r.start();
+    r.until("watching", Rig::watching).await;
+    assert_eq!(watches(&r), [streaming(""), plain("2")]);
+    assert_eq!(r.lists(), [list_opts("0", 500, None)]);
+    let ends = r.ends();
+    assert_eq!(
+        (ends[0].0, ends[0].2),
+        (Call::WatchList, Next::FallBackToList)
+    );
+    let refused = r.ends.lock().unwrap()[0].error.clone().unwrap();
+    assert!(matches!(refused, ReflectorError::WatchOpen { .. }));
+    assert_eq!(
+        refused.api_error().and_then(ApiError::status).unwrap().code,
+        422
+    );
+    assert_eq!((ends[1].0, ends[1].2), (Call::List, Next::Watch));
+    assert_eq!(kinds_of(&r, "ns/a"), [DeltaKind::Replaced]);
+
+    // The server gains support; the relist after a 410 streams again.
+    r.server.set_streaming_lists(true);
+    r.server.update(pod("ns", "a", "")).unwrap();
+    r.until("rv 3", |r| r.reflector.last_sync_resource_version() == "3")
+        .await;
+    r.server.break_watches(Status::expired("too old"));
+    r.pass_backoff().await;
+    r.until("streamed again", |r| r.watching() && r.nexts().len() == 4)
+        .await;
+    assert_eq!(watches(&r), [streaming(""), plain("2"), streaming("3")]);
+    assert_eq!(r.lists().len(), 1, "no second list");
+    assert_eq!(
+        r.nexts(),
+        [
+            Next::FallBackToList,
+            Next::Watch,
+            Next::RelistAfterBackoff,
+            Next::Watch
+        ]
+    );
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn streaming_list_errors_fall_back_or_retry_by_class() {
+    // spec: RF-22: a 500 error event before the end bookmark falls back; 429 when opening
+    // backs off and retries the streaming list
+    let server = server_with(&["a"]);
+    server.fail_watch_streams(1, status(500));
+    let mut r = rig(server, |b| b.streaming_list(true));
+    r.start();
+    r.until("watching", Rig::watching).await;
+    assert_eq!(watches(&r), [streaming(""), plain("1")]);
+    assert_eq!(r.lists().len(), 1);
+    assert_eq!(r.nexts(), [Next::FallBackToList, Next::Watch]);
+
+    let mut r = rig(server_with(&["a"]), |b| b.streaming_list(true));
+    r.server.fail_watches(1, status(429).into());
+    r.start();
+    r.pass_backoff().await;
+    r.until("synced", |r| r.nexts().last() == Some(&Next::Watch))
+        .await;
+    assert_eq!(watches(&r), [streaming(""), streaming("")]);
+    assert!(r.lists().is_empty());
+    assert_eq!(r.nexts(), [Next::RelistAfterBackoff, Next::Watch]);
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn gone_during_the_initial_stream_retries_at_once_from_latest() {
+    // spec: RF-22 (expired: mark the version unavailable, retry with "" at once), RF-19 (a
+    // later streaming list starts at the last synced version), RF-16 (410 on the live watch)
+    let mut r = rig(server_with(&["a", "b"]), |b| b.streaming_list(true));
+    r.start();
+    r.until("synced", |r| r.nexts() == [Next::Watch]).await;
+    r.server.update(pod("ns", "a", "")).unwrap();
+    r.until("rv 3", |r| r.reflector.last_sync_resource_version() == "3")
+        .await;
+    r.drain();
+    // The next streaming list gets 410 Gone before any initial event.
+    r.server
+        .fail_watch_streams(1, Status::expired("too old resource version: 3"));
+    r.server
+        .break_watches(Status::expired("too old resource version"));
+    r.pass_backoff().await;
+    r.until("synced again", |r| {
+        r.watching() && r.nexts().last() == Some(&Next::Watch) && r.nexts().len() == 4
+    })
+    .await;
+    assert_eq!(watches(&r), [streaming(""), streaming("3"), streaming("")]);
+    assert!(r.lists().is_empty());
+    assert_eq!(
+        r.nexts(),
+        [
+            Next::Watch,
+            Next::RelistAfterBackoff,
+            Next::RelistAtLatest,
+            Next::Watch
+        ]
+    );
+    let ends = r.ends();
+    assert_eq!((ends[2].0, ends[2].1.as_str()), (Call::WatchList, "3"));
+    assert_eq!((ends[3].0, ends[3].1.as_str()), (Call::WatchList, ""));
+    assert_eq!(
+        r.driver.pending(),
+        0,
+        "no backoff before the retry at latest"
+    );
+    assert_eq!(r.reflector.last_sync_resource_version(), "3");
+    assert_eq!(
+        kinds_of(&r, "ns/a"),
+        [DeltaKind::Replaced],
+        "the second stream replaced the FIFO"
+    );
+    r.drain();
+    assert_eq!(r.cached(), r.served());
+    r.stop().await.unwrap();
+}

@@ -165,8 +165,10 @@ fn scenario(producers: usize, adds: usize, panic_every: Option<usize>, race_shut
         })
         .collect();
     if race_shutdown {
-        // Shut down while producers are still adding.
-        while ledger.processed.load(SeqCst) < 100 {
+        // Shut down while producers are still adding (or as soon as they are done: on a loaded
+        // machine they can finish their adds before the workers have processed 100 items, and
+        // de-duplication then leaves fewer than 100 to process).
+        while ledger.processed.load(SeqCst) < 100 && !producing.iter().all(|p| p.is_finished()) {
             thread::yield_now();
         }
         queue.shut_down_with_drain();

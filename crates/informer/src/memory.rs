@@ -529,19 +529,8 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
             // NotOlderThan: any version the server still has (or "") gives the current state.
             if !(requested.is_empty() || requested == "0") {
                 let n = parse_rv(requested)?;
-                if n > state.rv {
-                    return Err(Status::too_large_resource_version(format!(
-                        "Too large resource version: {n}, current: {}",
-                        state.rv
-                    ))
-                    .into());
-                }
-                if n < state.compacted {
-                    let status = too_old(n, state.compacted);
-                    if state.expired_watch_as_open_error {
-                        return Err(status.into());
-                    }
-                    return Ok(futures::stream::iter([WatchEvent::Error(status)]).boxed());
+                if let Some(refused) = state.refuse_watch_from(n)? {
+                    return Ok(refused);
                 }
             }
             for obj in state.objects.values() {
@@ -557,19 +546,8 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
             }
         } else {
             let n = parse_rv(requested)?;
-            if n > state.rv {
-                return Err(Status::too_large_resource_version(format!(
-                    "Too large resource version: {n}, current: {}",
-                    state.rv
-                ))
-                .into());
-            }
-            if n < state.compacted {
-                let status = too_old(n, state.compacted);
-                if state.expired_watch_as_open_error {
-                    return Err(status.into());
-                }
-                return Ok(futures::stream::iter([WatchEvent::Error(status)]).boxed());
+            if let Some(refused) = state.refuse_watch_from(n)? {
+                return Ok(refused);
             }
             for (rv, event) in &state.log {
                 if *rv > n {
@@ -589,6 +567,32 @@ impl<K> State<K>
 where
     K: Clone,
 {
+    /// Checks a watch from version `n` against the history, as both kinds of watch do: a
+    /// version from the future is an error; one older than the history is a 410, either as an
+    /// open error or as a stream of one `Error` event (`Ok(Some(_))`); `Ok(None)` lets it go on.
+    fn refuse_watch_from(&self, n: u64) -> Result<Option<WatchStream<K>>, ApiError>
+    where
+        K: Send + 'static,
+    {
+        if n > self.rv {
+            return Err(Status::too_large_resource_version(format!(
+                "Too large resource version: {n}, current: {}",
+                self.rv
+            ))
+            .into());
+        }
+        if n < self.compacted {
+            let status = too_old(n, self.compacted);
+            if self.expired_watch_as_open_error {
+                return Err(status.into());
+            }
+            return Ok(Some(
+                futures::stream::iter([WatchEvent::Error(status)]).boxed(),
+            ));
+        }
+        Ok(None)
+    }
+
     /// Logs the event of a write at `rv`, trims the history and sends it to the watches.
     fn record(&mut self, rv: u64, event: WatchEvent<K>) {
         self.rv = rv;

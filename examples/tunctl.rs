@@ -1,79 +1,142 @@
-//! `ip tuntap` in a few lines of flywheel: add, delete and show TUN/TAP devices.
+//! `ip tuntap` in a few lines of flywheel: add, delete and show TUN/TAP devices, with the same
+//! arguments as `ip tuntap`.
 //!
 //! ```text
-//! cargo run --example tunctl -- add fly0 [--mode tun|tap] [--user NAME|ID] [--group NAME|ID] \
-//!                                 [--pi] [--vnet-hdr] [--multi-queue N]
-//! cargo run --example tunctl -- del fly0
-//! cargo run --example tunctl -- show
+//! cargo run --example tunctl -- add dev tun0 mode tun user 1000 multi_queue
+//! cargo run --example tunctl -- add name tap%d mode tap group netdev vnet_hdr pi
+//! cargo run --example tunctl -- show            # same lines as `ip tuntap show`
+//! cargo run --example tunctl -- -d show         # and the attached processes, as `ip -d`
+//! cargo run --example tunctl -- del dev tun0 mode tun
 //! ```
 //!
-//! `add` makes a persistent device (as `ip tuntap add` does); `del` removes it. Needs
-//! CAP_NET_ADMIN (root). Every mistake is a typed error, printed with its context.
+//! `add` makes a persistent device, as `ip tuntap add` does; `del` removes it and, like `ip`,
+//! needs the mode (which must match the device). `one_queue` is accepted and has had no effect
+//! since Linux 3.8. Needs CAP_NET_ADMIN (root). Every mistake is a typed error, printed with
+//! its context.
 
 use std::process::ExitCode;
 
-use tuntap::{Device, Mode};
+use tuntap::{Device, DeviceBuilder, Mode};
 
-#[allow(
-    clippy::print_stdout,
-    reason = "a command-line tool prints its results"
-)]
+/// What the command line asks for, parsed from `ip tuntap`'s grammar.
+#[derive(Debug, Default)]
+struct Request {
+    name: Option<String>,
+    mode: Option<Mode>,
+    user: Option<String>,
+    group: Option<String>,
+    one_queue: bool,
+    pi: bool,
+    vnet_hdr: bool,
+    multi_queue: bool,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("add") => add(&args[1..]),
-        Some("del") | Some("delete") => match args.get(1) {
-            Some(name) => Device::delete(name).map_err(|e| e.to_string()),
-            None => Err("del needs a device name".to_owned()),
-        },
-        Some("show") | Some("list") | None => show(),
-        Some(other) => Err(format!("unknown command `{other}`: use add, del or show")),
-    };
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let details = matches!(args.first().map(String::as_str), Some("-d" | "-details"));
+    if details {
+        args.remove(0);
+    }
+    let command = args.first().cloned().unwrap_or_else(|| "show".to_owned());
+    let result =
+        parse(args.get(1..).unwrap_or_default()).and_then(|request| match command.as_str() {
+            "add" => add(&request),
+            "del" | "delete" => del(&request),
+            "show" | "list" | "lst" => show(&request, details),
+            "help" => {
+                eprintln!("{USAGE}");
+                Ok(())
+            }
+            other => Err(format!(
+                "unknown command `{other}`: use add, del, show or help"
+            )),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tunctl: {e}");
+            eprintln!("tunctl: {e}\n{USAGE}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn add(args: &[String]) -> Result<(), String> {
-    let (name, flags) = args.split_first().ok_or("add needs a device name")?;
-    let mut builder = Device::builder().name(name.as_str()).persist(true);
-    let mut it = flags.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        builder = match flag.as_str() {
-            "--mode" => match value()?.as_str() {
-                "tun" => builder.mode(Mode::Tun),
-                "tap" => builder.mode(Mode::Tap),
-                other => return Err(format!("--mode is tun or tap, not `{other}`")),
-            },
-            "--user" => builder.user(principal(value()?)),
-            "--group" => builder.group(principal(value()?)),
-            "--pi" => builder.pi(true),
-            "--vnet-hdr" => builder.vnet_hdr(true),
-            "--multi-queue" => {
-                let queues = value()?;
-                builder.multi_queue(
-                    queues
-                        .parse()
-                        .map_err(|_| format!("--multi-queue takes a number, not `{queues}`"))?,
-                )
-            }
-            other => return Err(format!("unknown flag `{other}`")),
+const USAGE: &str = "usage: tunctl [-d] { add | del | show | list | lst | help } [ dev PHYS_DEV ]
+       [ mode { tun | tap } ] [ user USER ] [ group GROUP ]
+       [ one_queue ] [ pi ] [ vnet_hdr ] [ multi_queue ] [ name NAME ]";
+
+/// Parses `ip tuntap`'s words: `dev NAME` and `name NAME` are the same, later words win.
+fn parse(words: &[String]) -> Result<Request, String> {
+    let mut request = Request::default();
+    let mut it = words.iter();
+    while let Some(word) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("`{word}` needs a value"))
         };
+        match word.as_str() {
+            "dev" | "name" => request.name = Some(value()?),
+            "mode" => {
+                request.mode = Some(match value()?.as_str() {
+                    "tun" => Mode::Tun,
+                    "tap" => Mode::Tap,
+                    other => return Err(format!("mode is tun or tap, not `{other}`")),
+                })
+            }
+            "user" => request.user = Some(value()?),
+            "group" => request.group = Some(value()?),
+            "one_queue" => request.one_queue = true,
+            "pi" => request.pi = true,
+            "vnet_hdr" => request.vnet_hdr = true,
+            "multi_queue" => request.multi_queue = true,
+            // A bare word is the device name, as `ip tuntap del tun0 mode tun` allows.
+            other if request.name.is_none() && !other.starts_with('-') => {
+                request.name = Some(other.to_owned())
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
     }
+    Ok(request)
+}
+
+fn add(request: &Request) -> Result<(), String> {
+    let mode = request
+        .mode
+        .ok_or("add: you failed to specify a tunnel mode (mode tun|tap)")?;
+    let mut builder: DeviceBuilder = Device::builder()
+        .mode(mode)
+        .pi(request.pi)
+        .vnet_hdr(request.vnet_hdr)
+        .one_queue(request.one_queue)
+        .persist(true);
+    if let Some(name) = &request.name {
+        builder = builder.name(name.as_str());
+    }
+    if let Some(user) = &request.user {
+        builder = builder.user(principal(user));
+    }
+    if let Some(group) = &request.group {
+        builder = builder.group(principal(group));
+    }
+    if request.multi_queue {
+        builder = builder.multi_queue(1);
+    }
+    // `create`, not `open`: like `ip tuntap add`, an existing name is an error (EBUSY).
     let device = builder.create().map_err(|e| e.to_string())?;
-    #[allow(
-        clippy::print_stdout,
-        reason = "a command-line tool prints its results"
-    )]
-    {
-        println!("created {} (persistent)", device.name());
-    }
+    eprintln!("created {} (persistent)", device.name());
     Ok(())
+}
+
+fn del(request: &Request) -> Result<(), String> {
+    let name = request.name.as_deref().ok_or("del needs `dev NAME`")?;
+    let mode = request
+        .mode
+        .ok_or("del: you failed to specify a tunnel mode (mode tun|tap)")?;
+    let info = tuntap::lookup(name).map_err(|e| e.to_string())?;
+    if info.mode != mode {
+        return Err(format!("{name} is a {} device, not {mode}", info.mode));
+    }
+    Device::delete(name).map_err(|e| e.to_string())
 }
 
 /// A user or group given as a number is an id, anything else a name.
@@ -84,47 +147,23 @@ fn principal(value: &str) -> tuntap::Principal {
     }
 }
 
+/// Every device (or the one named, or those of one mode), one line each as `ip tuntap show`.
 #[allow(
     clippy::print_stdout,
     reason = "a command-line tool prints its results"
 )]
-fn show() -> Result<(), String> {
+fn show(request: &Request, details: bool) -> Result<(), String> {
     for dev in tuntap::list().map_err(|e| e.to_string())? {
-        let mut flags = vec![match dev.mode {
-            Mode::Tun => "tun",
-            Mode::Tap => "tap",
-        }];
-        if !dev.pi {
-            flags.push("no_pi");
+        if request.name.as_ref().is_some_and(|n| *n != dev.name)
+            || request.mode.is_some_and(|m| m != dev.mode)
+        {
+            continue;
         }
-        if dev.vnet_hdr {
-            flags.push("vnet_hdr");
+        if details {
+            println!("{dev:#}");
+        } else {
+            println!("{dev}");
         }
-        if dev.multi_queue {
-            flags.push("multi_queue");
-        }
-        if dev.persist {
-            flags.push("persist");
-        }
-        let mut line = format!("{}: {}", dev.name, flags.join(" "));
-        if let Some(uid) = dev.owner {
-            line.push_str(&format!(" user {uid}"));
-        }
-        if let Some(gid) = dev.group {
-            line.push_str(&format!(" group {gid}"));
-        }
-        if dev.multi_queue {
-            line.push_str(&format!(" queues {}", dev.queues));
-        }
-        if !dev.processes.is_empty() {
-            let attached: Vec<String> = dev
-                .processes
-                .iter()
-                .map(|p| format!("{}({})", p.comm, p.pid))
-                .collect();
-            line.push_str(&format!(" attached: {}", attached.join(" ")));
-        }
-        println!("{line}");
     }
     Ok(())
 }

@@ -290,6 +290,7 @@ impl DeviceBuilder {
             (Some(_), OpenMode::CreateNew) => {
                 return Err(Error::Busy {
                     name: requested.to_owned(),
+                    reason: "the device exists already",
                 });
             }
             (Some(info), _) => self.check_matches(info)?,
@@ -393,11 +394,15 @@ impl DeviceBuilder {
         if !info.multi_queue && info.queues > 0 {
             return Err(Error::Busy {
                 name: info.name.clone(),
+                reason: ATTACHED,
             });
         }
         Ok(())
     }
 }
+
+/// Why attaching to a single-queue device fails with `EBUSY`.
+const ATTACHED: &str = "a non-multi-queue device has its queue attached already";
 
 /// Open `/dev/net/tun` (non-blocking, close-on-exec) and `TUNSETIFF` it; returns the fd and the
 /// name the kernel chose.
@@ -411,6 +416,11 @@ pub(crate) fn open_queue_fd(name: &str, flags: i32) -> Result<(OwnedFd, String)>
     let chosen = sys::tun_set_iff(fd.as_fd(), name, flags).map_err(|e| match e {
         Errno::EBUSY => Error::Busy {
             name: name.to_owned(),
+            reason: if flags & libc::IFF_TUN_EXCL != 0 {
+                "the device exists already"
+            } else {
+                ATTACHED
+            },
         },
         e => Error::os(name, "TUNSETIFF", e),
     })?;

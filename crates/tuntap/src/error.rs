@@ -71,11 +71,14 @@ pub enum Error {
         /// Its link kind as netlink reports it (`None` for physical devices).
         kind: Option<String>,
     },
-    /// The device already has a single queue attached and is not multi-queue.
-    #[error("{name:?} is busy: a non-multi-queue device has its queue attached already")]
+    /// The device exists already (on [`crate::DeviceBuilder::create`]), or it is not
+    /// multi-queue and its single queue is attached already (`EBUSY`).
+    #[error("{name:?} is busy: {reason}")]
     Busy {
         /// The interface name.
         name: String,
+        /// Which of the two cases it is.
+        reason: &'static str,
     },
     /// The file descriptor is closed or is not an attached TUN/TAP file.
     #[error("{op}: file descriptor is closed or not an attached TUN/TAP file")]

@@ -4,6 +4,7 @@
 //! `tun`, which reflects the caller's network namespace); the processes attached come from
 //! `/proc/*/fdinfo`, where each TUN/TAP file shows an `iff:` line with its interface name.
 
+use std::fmt;
 use std::fs;
 
 use netlink_packet_core::Nla;
@@ -47,6 +48,52 @@ pub struct DeviceInfo {
     pub up: bool,
     /// Processes holding a file of this device (by interface name; see [`list`]).
     pub processes: Vec<Process>,
+}
+
+/// One line in the format of `ip tuntap show`: `NAME: MODE [pi] [multi_queue] [vnet_hdr]
+/// [persist] [filter] [user UID] [group GID]`.
+///
+/// The alternate form (`{:#}`) adds the `ip -details tuntap show` line of attached processes,
+/// `\tAttached to processes: comm(pid) ...`. iproute2 prints `filter` whenever `pi` is on (it
+/// tests the bit `IFF_NOFILTER`, which is `IFF_NO_PI`); this does the same so the two outputs
+/// compare equal. `one_queue` is never printed: netlink does not report it, and it has had no
+/// effect since Linux 3.8.
+///
+/// # Examples
+///
+/// ```no_run
+/// for dev in tuntap::list()? {
+///     println!("{dev}"); // e.g. `tun0: tun persist user 1000`
+/// }
+/// # Ok::<(), tuntap::Error>(())
+/// ```
+impl fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.mode)?;
+        let flags = [
+            (self.pi, "pi"),
+            (self.multi_queue, "multi_queue"),
+            (self.vnet_hdr, "vnet_hdr"),
+            (self.persist, "persist"),
+            (self.pi, "filter"),
+        ];
+        for (_, flag) in flags.iter().filter(|(on, _)| *on) {
+            write!(f, " {flag}")?;
+        }
+        if let Some(uid) = self.owner {
+            write!(f, " user {uid}")?;
+        }
+        if let Some(gid) = self.group {
+            write!(f, " group {gid}")?;
+        }
+        if f.alternate() {
+            write!(f, "\n\tAttached to processes:")?;
+            for p in &self.processes {
+                write!(f, " {}({})", p.comm, p.pid)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A process holding a TUN/TAP file.

@@ -148,6 +148,66 @@ fn list_reports_every_device_with_its_flags() {
         .is_empty()));
 }
 
+/// Golden comparison: for devices made by `ip tuntap add` and by our builder alike, the lines
+/// of `ip tuntap show` equal our `list_in` printed with `Display`.
+#[test]
+fn list_matches_ip_tuntap_show() {
+    if !privileged("list_matches_ip_tuntap_show") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.ip(&["tuntap", "add", "dev", "ipa", "mode", "tun"]);
+    ns.ip(&[
+        "tuntap", "add", "dev", "ipb", "mode", "tap", "pi", "user", "1000", "group", "100",
+    ]);
+    ns.ip(&[
+        "tuntap",
+        "add",
+        "dev",
+        "ipc",
+        "mode",
+        "tun",
+        "vnet_hdr",
+        "multi_queue",
+    ]);
+    ns.run(|| {
+        Device::builder()
+            .name("flyd")
+            .mode(Mode::Tap)
+            .vnet_hdr(true)
+            .user(1234u32)
+            .persist(true)
+            .open()
+            .map(drop)
+            .unwrap();
+        Device::builder()
+            .name("flye")
+            .pi(true)
+            .group(0u32)
+            .multi_queue(2)
+            .persist(true)
+            .open()
+            .map(drop)
+            .unwrap();
+    });
+    let ours: Vec<String> = tuntap::list_in(&ns.netns)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut theirs: Vec<String> = ns
+        .ip(&["tuntap", "show"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    for name in ["ipa", "ipb", "ipc", "flyd", "flye"] {
+        Device::delete_in(&ns.netns, name).unwrap();
+    }
+}
+
 #[test]
 fn multi_queue_attach_detach_and_add() {
     if !privileged("multi_queue_attach_detach_and_add") {

@@ -60,12 +60,14 @@ pub(crate) fn live_bytes() -> usize {
 }
 
 /// Allocations (and reallocations) so far, program-wide.
+#[allow(dead_code, reason = "used by some bench binaries only")]
 pub(crate) fn blocks() -> usize {
     BLOCKS.load(Relaxed)
 }
 
 /// Runs `f`; returns its value, the allocations it made, and the peak of live bytes above what
 /// was live when it started.
+#[allow(dead_code, reason = "used by some bench binaries only")]
 pub(crate) fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let start_live = live_bytes();
     let start_blocks = blocks();
@@ -73,4 +75,16 @@ pub(crate) fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let value = f();
     let peak = PEAK.load(Relaxed).saturating_sub(start_live);
     (value, blocks() - start_blocks, peak)
+}
+
+/// Starts a new peak window: the peak becomes what is live now.
+#[allow(dead_code, reason = "used by some bench binaries only")]
+pub(crate) fn reset_peak() {
+    PEAK.store(live_bytes(), Relaxed);
+}
+
+/// The most bytes live at once since the last [`reset_peak`] or [`counted`] window began.
+#[allow(dead_code, reason = "used by some bench binaries only")]
+pub(crate) fn peak_live() -> usize {
+    PEAK.load(Relaxed)
 }

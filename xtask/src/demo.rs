@@ -88,7 +88,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         match arg.as_str() {
             "--render" => rendering = true,
             other if other.starts_with('-') => {
-                return Err(format!("unknown flag `{other}` (demo takes NAME... and --render)"));
+                return Err(format!(
+                    "unknown flag `{other}` (demo takes NAME... and --render)"
+                ));
             }
             other => names.push(other),
         }
@@ -275,7 +277,11 @@ fn example_names() -> Result<Vec<String>, String> {
         if line.starts_with('[') {
             in_example = line == "[[example]]";
         } else if in_example && let Some(value) = line.strip_prefix("name") {
-            let name = value.trim_start().trim_start_matches('=').trim().trim_matches('"');
+            let name = value
+                .trim_start()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"');
             names.push(name.to_owned());
         }
     }
@@ -310,7 +316,10 @@ impl NetNs {
     /// `ip netns exec NAME binary args...`.
     fn command(&self, binary: &Path, args: &[&str]) -> Command {
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.0]).arg(binary).args(args);
+        command
+            .args(["netns", "exec", &self.0])
+            .arg(binary)
+            .args(args);
         command
     }
 }

@@ -169,7 +169,11 @@ mod tests {
         cast.flush();
         let lines: Vec<&str> = cast.events.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(lines, ["hello\r\n", "world\r\n", "last"]);
-        assert!(cast.events.iter().all(|(t, _)| *t == Duration::from_millis(250)));
+        assert!(
+            cast.events
+                .iter()
+                .all(|(t, _)| *t == Duration::from_millis(250))
+        );
     }
 
     #[test]
@@ -192,7 +196,10 @@ mod tests {
     fn times_are_rounded_to_the_quantum() {
         assert_eq!(quantise(Duration::from_millis(24)), Duration::ZERO);
         assert_eq!(quantise(Duration::from_millis(25)), QUANTUM);
-        assert_eq!(quantise(Duration::from_millis(1234)), Duration::from_millis(1250));
+        assert_eq!(
+            quantise(Duration::from_millis(1234)),
+            Duration::from_millis(1250)
+        );
         assert_eq!(quantise(Duration::from_secs(7)), Duration::from_secs(7));
     }
 

@@ -102,7 +102,10 @@ mod tests {
     #[test]
     fn the_child_sees_a_terminal_of_the_given_size() {
         let mut command = Command::new("sh");
-        command.args(["-c", "stty size; test -t 1 && echo tty; echo err >&2; exit 3"]);
+        command.args([
+            "-c",
+            "stty size; test -t 1 && echo tty; echo err >&2; exit 3",
+        ]);
         let output = run(command, 77, 19).expect("sh runs");
         let text: Vec<u8> = output.chunks.iter().flat_map(|c| c.bytes.clone()).collect();
         assert_eq!(String::from_utf8_lossy(&text), "19 77\r\ntty\r\nerr\r\n");

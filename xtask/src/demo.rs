@@ -23,7 +23,7 @@ use std::time::Duration;
 use cast::Cast;
 
 /// Terminal columns of every recording.
-const WIDTH: u16 = 100;
+const WIDTH: u16 = 110;
 /// Terminal rows of every recording.
 const HEIGHT: u16 = 30;
 /// Cast time between a prompt line and its command's first output, and between commands: long
@@ -45,7 +45,7 @@ const DEMOS: &[Demo] = &[
     Demo {
         name: "controller",
         title: "flywheel: the pod controller against an embedded fake API server",
-        commands: &[(&["--embedded", "--duration", "4"], true)],
+        commands: &[(&["--embedded", "--duration", "5"], true)],
         privileged: false,
     },
     Demo {

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 /// Terminal size of the recordings (`WIDTH`, `HEIGHT` in `xtask/src/demo.rs`).
-const SIZE: (usize, usize) = (100, 30);
+const SIZE: (usize, usize) = (110, 30);
 /// The recorder's longest silence, in seconds (`IDLE_CAP` in `xtask/src/demo/cast.rs`).
 const IDLE_CAP: f64 = 1.0;
 
@@ -337,7 +337,7 @@ fn project_root() -> PathBuf {
 fn a_changed_message_makes_the_cast_stale() {
     let source = r#"fn main() { println!("Synced pod {name}"); println!(
         "done: {} reconciles"); }"#;
-    let cast = "{\"version\": 2, \"width\": 100, \"height\": 30, \"timestamp\": 0, \"title\": \"t\", \"env\": {}}\n\
+    let cast = "{\"version\": 2, \"width\": 110, \"height\": 30, \"timestamp\": 0, \"title\": \"t\", \"env\": {}}\n\
                 [0.0, \"o\", \"$ cargo run -q --example demo\\r\\n\"]\n\
                 [0.5, \"o\", \"Sync/Add/Update for Pod web-1\\r\\n\"]\n\
                 [0.6, \"o\", \"done: 3 reconciles\\r\\n\"]\n";
@@ -364,10 +364,10 @@ fn a_changed_message_makes_the_cast_stale() {
 
 #[test]
 fn a_malformed_or_slow_cast_is_reported() {
-    let header = "{\"version\": 2, \"width\": 100, \"height\": 30, \"timestamp\": 0, \"title\": \"t\", \"env\": {}}";
+    let header = "{\"version\": 2, \"width\": 110, \"height\": 30, \"timestamp\": 0, \"title\": \"t\", \"env\": {}}";
     assert!(replay("not json").is_err());
     assert!(replay(&header.replace("\"version\": 2", "\"version\": 1")).is_err());
-    assert!(replay(&header.replace("100", "80")).is_err());
+    assert!(replay(&header.replace("110", "80")).is_err());
     assert!(
         replay(&format!(
             "{header}\n[1.0, \"o\", \"a\"]\n[0.5, \"o\", \"b\"]"

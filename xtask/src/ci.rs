@@ -162,7 +162,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Whether we run as root (uid 0), read from /proc so the xtask needs no libc.
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

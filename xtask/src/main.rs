@@ -4,10 +4,13 @@
 //! * `cargo xtask bench [FILTER] [--quick] [--rounds N]` — the criterion benches, and a report of
 //!   medians and ratios in `target/bench-report.md`.
 //! * `cargo xtask soak [--cases N]` — every proptest model test in release with N cases each.
+//! * `cargo xtask demo [NAME...] [--render]` — records each example on a pseudo-terminal as an
+//!   asciicast v2 file in `docs/demos/`; `--render` turns the casts into animated SVGs.
 
 mod bench;
 mod ci;
 mod cmd;
+mod demo;
 mod soak;
 
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -36,7 +40,9 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage:
   cargo xtask ci                                 run every CI check (fmt, clippy, tests, privileged tests, docs, benches in test mode)
   cargo xtask bench [FILTER] [--quick] [--rounds N]   run the criterion benches; writes target/bench-report.md
-  cargo xtask soak [--cases N]                   every proptest model test in release, N cases each (default 100000)";
+  cargo xtask soak [--cases N]                   every proptest model test in release, N cases each (default 100000)
+  cargo xtask demo [NAME...]                     record the examples as asciicasts in docs/demos/ (tunctl needs root)
+  cargo xtask demo [NAME...] --render            render the casts as animated SVGs (installs svg-term-cli with npm)";
 
 /// The workspace root (the parent of this crate's folder).
 fn project_root() -> PathBuf {

@@ -196,14 +196,10 @@ impl Controller {
 
     fn run_threads(&self, stop: Option<&ShutdownToken>) -> Result<(), Error> {
         let shared = &self.shared;
-        let reconcile = match &shared.reconcile {
-            Reconciler::Blocking(reconcile) => reconcile,
-            #[cfg(feature = "async")]
-            Reconciler::Async(_) => {
-                return Err(Error::AsyncReconcile {
-                    name: shared.name.clone(),
-                });
-            }
+        let Some(reconcile) = shared.reconcile.blocking() else {
+            return Err(Error::AsyncReconcile {
+                name: shared.name.clone(),
+            });
         };
         let running = Running::begin(shared)?;
         let result = shared

@@ -29,6 +29,15 @@ pub(crate) enum Reconciler {
 
 impl Reconciler {
     pub(crate) fn is_async(&self) -> bool {
-        !matches!(self, Reconciler::Blocking(_))
+        self.blocking().is_none()
+    }
+
+    /// The blocking reconcile, if that is the face.
+    pub(crate) fn blocking(&self) -> Option<&BlockingReconcile> {
+        match self {
+            Reconciler::Blocking(reconcile) => Some(reconcile),
+            #[cfg(feature = "async")]
+            Reconciler::Async(_) => None,
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use controller::{Action, BoxError, Controller, Error};
+use controller::{Action, BoxError, Controller, Error, ShutdownToken};
 use delta_fifo::Object;
 use informer::{Indexer, SharedProcessor, informer_fifo, pop_and_process};
 use timer_wheel::{Driver, FakeClock};
@@ -276,6 +276,96 @@ fn build_rejects_bad_settings() {
             .reconcile(|_: &str| Ok::<_, BoxError>(Action::Done))
             .build(),
         Err(Error::ZeroThreadiness { .. })
+    ));
+    // A thread cannot be preempted: a timeout needs an async reconcile.
+    let error = Controller::builder("blocking-timeout")
+        .reconcile_timeout(Duration::from_secs(1))
+        .reconcile(|_: &str| Ok::<_, BoxError>(Action::Done))
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::TimeoutNeedsAsync { ref name } if name == "blocking-timeout"));
+}
+
+// ===== run_until and the shutdown token =====
+
+#[test]
+fn run_until_drains_work_in_flight_and_queued_when_the_token_is_cancelled() {
+    let (_clock, driver) = fake();
+    let gate = Arc::new(Barrier::new(2));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = mpsc::channel();
+    let (inner_gate, inner_done) = (Arc::clone(&gate), Arc::clone(&done));
+    let controller = Controller::builder("token-drain")
+        .driver(driver)
+        .reconcile(move |key: &str| {
+            if key == "ns/slow" {
+                started_tx.send(()).unwrap();
+                inner_gate.wait(); // in flight until the test lets it go
+            }
+            inner_done.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, BoxError>(Action::Done)
+        })
+        .build()
+        .unwrap();
+    let token = ShutdownToken::new();
+    let run = {
+        let (controller, token) = (controller.clone(), token.clone());
+        thread::spawn(move || controller.run_until(&token))
+    };
+    controller.queue().add("ns/slow".to_owned());
+    controller.queue().add("ns/queued".to_owned());
+    started.recv_timeout(PATIENCE).unwrap(); // ns/slow is in flight, ns/queued waits
+    token.cancel();
+    while !controller.queue().is_shutting_down() {
+        thread::yield_now();
+    }
+    controller.queue().add("ns/too-late".to_owned()); // refused: shutting down
+    assert!(!run.is_finished(), "returned with a reconcile in flight");
+    gate.wait();
+    run.join().unwrap().unwrap();
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        2,
+        "in-flight and queued keys finished, the late one refused"
+    );
+}
+
+#[test]
+fn run_until_returns_after_a_plain_shutdown_with_the_token_never_cancelled() {
+    let (_clock, driver) = fake();
+    let (controller, rx) = recording(Controller::builder("token-idle").driver(driver));
+    let token = ShutdownToken::new();
+    let run = {
+        let (controller, token) = (controller.clone(), token.clone());
+        thread::spawn(move || controller.run_until(&token))
+    };
+    controller.queue().add("ns/a".to_owned());
+    assert_eq!(next(&rx), "ns/a");
+    controller.shutdown();
+    run.join().unwrap().unwrap();
+    assert!(!token.is_cancelled());
+}
+
+#[test]
+fn a_token_cancelled_before_run_until_still_drains_what_is_queued() {
+    let (_clock, driver) = fake();
+    let (controller, rx) = recording(
+        Controller::builder("token-early")
+            .driver(driver)
+            .threadiness(2),
+    );
+    for key in ["ns/a", "ns/b", "ns/c"] {
+        controller.queue().add(key.to_owned());
+    }
+    let token = ShutdownToken::new();
+    token.cancel();
+    controller.run_until(&token).unwrap();
+    let mut seen: Vec<String> = rx.try_iter().collect();
+    seen.sort();
+    assert_eq!(seen, ["ns/a", "ns/b", "ns/c"]);
+    assert!(matches!(
+        controller.run_until(&token),
+        Err(Error::NotRunnable { .. })
     ));
 }
 

@@ -81,7 +81,8 @@ pub enum Error {
         /// The controller's name.
         name: String,
     },
-    /// `run_async` was polled outside a tokio runtime, so it cannot spawn its worker tasks.
+    /// `run_async` was polled outside a tokio runtime, so it cannot spawn its worker tasks (or
+    /// the runtime shut down while it waited for its caches).
     #[error("controller `{name}`: run_async needs a tokio runtime to spawn its workers")]
     NoRuntime {
         /// The controller's name.

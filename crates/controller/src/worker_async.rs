@@ -22,11 +22,14 @@ pub(crate) async fn run(shared: Arc<Shared>, reconcile: AsyncReconcile) {
     while let Some(lease) = shared.queue.get_async().await {
         let key: &str = lease.as_str();
         let span = tracing::info_span!("reconcile", controller = %shared.name, key);
-        let attempt = Attempt::begin(&shared);
-        let outcome = reconcile_once(&shared, &reconcile, key)
-            .instrument(span)
-            .await;
-        attempt.end(key, outcome);
+        // The span covers the outcome's handling too, as on a worker thread.
+        async {
+            let attempt = Attempt::begin(&shared);
+            let outcome = reconcile_once(&shared, &reconcile, key).await;
+            attempt.end(key, outcome);
+        }
+        .instrument(span)
+        .await;
         // Dropping the lease is `done`.
     }
 }

@@ -16,18 +16,11 @@ use controller::{
     Action, BoxError, Controller, ControllerBuilder, Error, ReconcilePanicked, ReconcileTimeout,
     ShutdownToken,
 };
-use timer_wheel::{Driver, FakeClock};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-/// Long enough never to trip on a loaded machine; only a failing test waits this long.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn fake() -> (FakeClock, Driver) {
-    let clock = FakeClock::new();
-    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
-    (clock, driver)
-}
+mod common;
+use common::{PATIENCE, fake};
 
 fn start(controller: &Controller) -> JoinHandle<Result<(), Error>> {
     let running = controller.clone();

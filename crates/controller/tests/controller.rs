@@ -12,16 +12,10 @@ use std::time::Duration;
 use controller::{Action, BoxError, Controller, Error, ShutdownToken};
 use delta_fifo::Object;
 use informer::{Indexer, SharedProcessor, informer_fifo, pop_and_process};
-use timer_wheel::{Driver, FakeClock};
+use timer_wheel::FakeClock;
 
-/// Long enough never to trip on a loaded machine; only a failing test waits this long.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn fake() -> (FakeClock, Driver) {
-    let clock = FakeClock::new();
-    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
-    (clock, driver)
-}
+mod common;
+use common::{PATIENCE, fake};
 
 fn start(controller: &Controller) -> JoinHandle<Result<(), Error>> {
     let running = controller.clone();
@@ -208,6 +202,31 @@ fn workers_wait_for_cache_sync_and_a_failed_sync_starts_none() {
 
 #[test]
 fn shutdown_drains_work_in_flight_and_queued() {
+    drains_in_flight_and_queued(start, |controller| {
+        let controller = controller.clone();
+        thread::spawn(move || controller.shutdown()) // blocks until drained
+    });
+}
+
+#[test]
+fn run_until_drains_work_in_flight_and_queued_when_the_token_is_cancelled() {
+    let token = ShutdownToken::new();
+    let stopper = token.clone();
+    drains_in_flight_and_queued(
+        move |controller| {
+            let controller = controller.clone();
+            thread::spawn(move || controller.run_until(&token))
+        },
+        move |_| thread::spawn(move || stopper.cancel()),
+    );
+}
+
+/// One key in flight and one queued when `stop` begins the shutdown: both finish, a key added
+/// afterwards is refused, and the run returns only once the key in flight is done.
+fn drains_in_flight_and_queued(
+    run: impl FnOnce(&Controller) -> JoinHandle<Result<(), Error>>,
+    stop: impl FnOnce(&Controller) -> JoinHandle<()>,
+) {
     let (_clock, driver) = fake();
     let gate = Arc::new(Barrier::new(2));
     let done = Arc::new(AtomicUsize::new(0));
@@ -225,18 +244,16 @@ fn shutdown_drains_work_in_flight_and_queued() {
         })
         .build()
         .unwrap();
-    let run = start(&controller);
+    let run = run(&controller);
     controller.queue().add("ns/slow".to_owned());
     controller.queue().add("ns/queued".to_owned());
     started.recv_timeout(PATIENCE).unwrap(); // ns/slow is in flight, ns/queued waits
-    let stopper = {
-        let controller = controller.clone();
-        thread::spawn(move || controller.shutdown())
-    };
+    let stopper = stop(&controller);
     while !controller.queue().is_shutting_down() {
         thread::yield_now();
     }
     controller.queue().add("ns/too-late".to_owned()); // refused: shutting down
+    assert!(!run.is_finished(), "returned with a reconcile in flight");
     gate.wait();
     stopper.join().unwrap();
     run.join().unwrap().unwrap();
@@ -287,48 +304,6 @@ fn build_rejects_bad_settings() {
 }
 
 // ===== run_until and the shutdown token =====
-
-#[test]
-fn run_until_drains_work_in_flight_and_queued_when_the_token_is_cancelled() {
-    let (_clock, driver) = fake();
-    let gate = Arc::new(Barrier::new(2));
-    let done = Arc::new(AtomicUsize::new(0));
-    let (started_tx, started) = mpsc::channel();
-    let (inner_gate, inner_done) = (Arc::clone(&gate), Arc::clone(&done));
-    let controller = Controller::builder("token-drain")
-        .driver(driver)
-        .reconcile(move |key: &str| {
-            if key == "ns/slow" {
-                started_tx.send(()).unwrap();
-                inner_gate.wait(); // in flight until the test lets it go
-            }
-            inner_done.fetch_add(1, Ordering::SeqCst);
-            Ok::<_, BoxError>(Action::Done)
-        })
-        .build()
-        .unwrap();
-    let token = ShutdownToken::new();
-    let run = {
-        let (controller, token) = (controller.clone(), token.clone());
-        thread::spawn(move || controller.run_until(&token))
-    };
-    controller.queue().add("ns/slow".to_owned());
-    controller.queue().add("ns/queued".to_owned());
-    started.recv_timeout(PATIENCE).unwrap(); // ns/slow is in flight, ns/queued waits
-    token.cancel();
-    while !controller.queue().is_shutting_down() {
-        thread::yield_now();
-    }
-    controller.queue().add("ns/too-late".to_owned()); // refused: shutting down
-    assert!(!run.is_finished(), "returned with a reconcile in flight");
-    gate.wait();
-    run.join().unwrap().unwrap();
-    assert_eq!(
-        done.load(Ordering::SeqCst),
-        2,
-        "in-flight and queued keys finished, the late one refused"
-    );
-}
 
 #[test]
 fn run_until_returns_after_a_plain_shutdown_with_the_token_never_cancelled() {

@@ -8,9 +8,9 @@ use std::thread;
 use std::time::Duration;
 
 use controller::{Action, BoxError, Controller, Error};
-use timer_wheel::{Driver, FakeClock};
 
-const PATIENCE: Duration = Duration::from_secs(20);
+mod common;
+use common::{PATIENCE, fake};
 
 #[test]
 fn the_registry_has_the_controller_and_queue_series_after_a_few_reconciles() {
@@ -18,7 +18,7 @@ fn the_registry_has_the_controller_and_queue_series_after_a_few_reconciles() {
     let provider = Arc::new(controller::prometheus::PrometheusMetrics::new(&registry).unwrap());
     let queue_provider =
         Arc::new(workqueue::prometheus::PrometheusMetrics::new(&registry).unwrap());
-    let driver = Driver::builder().clock(FakeClock::new()).manual().unwrap();
+    let (_clock, driver) = fake();
     let (tx, rx) = mpsc::channel();
     let controller = Controller::builder("pods")
         .driver(driver.clone())

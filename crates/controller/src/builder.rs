@@ -150,7 +150,7 @@ impl ControllerBuilder {
     }
 
     /// Called once for each key dropped after `max_retries`, with its last error (default: a
-    /// `tracing` warning).
+    /// `tracing` warning). A panic in the hook is caught and logged; the worker lives on.
     pub fn on_give_up(mut self, hook: impl Fn(&str, &BoxError) + Send + Sync + 'static) -> Self {
         self.give_up = Some(Arc::new(hook));
         self

@@ -9,6 +9,7 @@
 //! | the timeout | a timeout and an error | as `Err(ReconcileTimeout)` |
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use crate::action::{Action, BoxError};
@@ -114,7 +115,14 @@ fn settle(shared: &Shared, key: &str, outcome: Outcome) {
         recorder.gave_up();
         shared.queue.forget(&key);
         match &shared.give_up {
-            Some(hook) => hook(&key, &error),
+            Some(hook) => {
+                // The hook is user code too: a panic in it must not kill the worker either.
+                let called = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&key, &error)));
+                if let Err(payload) = called {
+                    let message = panic_message(payload.as_ref());
+                    tracing::error!(%message, "the give-up hook panicked");
+                }
+            }
             None => {
                 tracing::warn!(error = %error, retries = failures, "dropping key out of the queue")
             }

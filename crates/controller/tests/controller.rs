@@ -136,6 +136,33 @@ fn a_panicking_reconcile_is_caught_counted_and_retried() {
 }
 
 #[test]
+fn a_panicking_give_up_hook_does_not_kill_the_worker() {
+    let (_clock, driver) = fake();
+    let (tx, rx) = mpsc::channel();
+    let controller = Controller::builder("hook-panics")
+        .driver(driver)
+        .max_retries(0)
+        .reconcile(move |key: &str| {
+            tx.send(key.to_owned()).unwrap();
+            if key == "ns/bad" {
+                return Err(BoxError::from("broken"));
+            }
+            Ok(Action::Done)
+        })
+        .on_give_up(|key, _error| panic!("the hook explodes on {key} (expected in this test)"))
+        .build()
+        .unwrap();
+    let run = start(&controller);
+    controller.queue().add("ns/bad".to_owned());
+    assert_eq!(next(&rx), "ns/bad");
+    controller.queue().add("ns/good".to_owned()); // the single worker is still there
+    assert_eq!(next(&rx), "ns/good");
+    controller.shutdown();
+    run.join().unwrap().unwrap();
+    assert_eq!(controller.metrics().gave_up, 1);
+}
+
+#[test]
 fn requeue_after_reconciles_again_later() {
     let (clock, driver) = fake();
     let (tx, rx) = mpsc::channel();

@@ -1,5 +1,5 @@
 //! The classic Kubernetes controller loop as a builder: informer events become keys in a
-//! rate-limited [`workqueue`], `threadiness` worker threads take them and call your reconcile
+//! rate-limited [`workqueue`], `threadiness` workers take them and call your reconcile
 //! function, failures are retried with backoff and dropped after `max_retries`, and shutdown
 //! drains the work in flight.
 //!
@@ -8,7 +8,21 @@
 //! each worker runs `get` → reconcile → `forget` on success / `add_rate_limited` on failure →
 //! `done`. Deliberate additions: a panicking reconcile is caught, counted and retried (the worker
 //! lives on); [`Action::RequeueAfter`] schedules a later pass; every give-up reaches a hook; a
-//! `tracing` span wraps each reconcile; [`ControllerMetrics`] counts what happened.
+//! `tracing` span wraps each reconcile; [`ControllerMetrics`] counts what happened and a
+//! [`metrics::MetricsProvider`] exports it.
+//!
+//! Two faces share one core (the queue, and the one function that decides what an outcome does
+//! to a key):
+//!
+//! | reconcile | workers | run | stop |
+//! |---|---|---|---|
+//! | [`reconcile`](ControllerBuilder::reconcile): `Fn(&str) -> Result<Action, E>` | threads | [`run`](Controller::run), [`run_until`](Controller::run_until) | [`shutdown`](Controller::shutdown), a [`ShutdownToken`] |
+//! | `reconcile_async`: `Fn(String) -> impl Future` (feature `async`) | tokio tasks | `run_async`, `run_until_async` | `shutdown_async`, any future |
+//!
+//! An async reconcile can have a `reconcile_timeout`, measured on the controller's timer-wheel
+//! clock: at the deadline its future is dropped and the attempt fails with a
+//! [`ReconcileTimeout`]. A blocking reconcile cannot be preempted, so the builder refuses a
+//! timeout for it ([`Error::TimeoutNeedsAsync`]).
 //!
 //! # Examples
 //! ```
@@ -39,6 +53,12 @@
 //! ```
 //!
 //! Feed it from an informer by registering [`Controller::handler`] as an event handler.
+//!
+//! # Features
+//! * `async`: `ControllerBuilder::reconcile_async`, `reconcile_timeout` for it,
+//!   `Controller::run_async`, `run_until_async` and `shutdown_async` (pulls tokio's runtime).
+//! * `prometheus`: `prometheus::PrometheusMetrics`, the controller's metrics in a
+//!   `prometheus::Registry` (and `workqueue/prometheus` for the queue's).
 
 #![forbid(unsafe_code)]
 
@@ -47,12 +67,22 @@ mod builder;
 mod controller;
 mod enqueue;
 mod error;
-mod metrics;
+pub mod metrics;
+mod outcome;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+mod reconcile;
+#[cfg(feature = "async")]
+mod run_async;
+mod token;
 mod worker;
+#[cfg(feature = "async")]
+mod worker_async;
 
 pub use action::{Action, BoxError};
 pub use builder::ControllerBuilder;
 pub use controller::Controller;
 pub use enqueue::EnqueueHandler;
-pub use error::Error;
+pub use error::{Error, ReconcilePanicked, ReconcileTimeout};
 pub use metrics::ControllerMetrics;
+pub use token::{Cancelled, ShutdownToken};

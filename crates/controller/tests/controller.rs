@@ -9,19 +9,13 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use controller::{Action, BoxError, Controller, Error};
+use controller::{Action, BoxError, Controller, Error, ShutdownToken};
 use delta_fifo::Object;
 use informer::{Indexer, SharedProcessor, informer_fifo, pop_and_process};
-use timer_wheel::{Driver, FakeClock};
+use timer_wheel::FakeClock;
 
-/// Long enough never to trip on a loaded machine; only a failing test waits this long.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn fake() -> (FakeClock, Driver) {
-    let clock = FakeClock::new();
-    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
-    (clock, driver)
-}
+mod common;
+use common::{PATIENCE, fake};
 
 fn start(controller: &Controller) -> JoinHandle<Result<(), Error>> {
     let running = controller.clone();
@@ -142,6 +136,33 @@ fn a_panicking_reconcile_is_caught_counted_and_retried() {
 }
 
 #[test]
+fn a_panicking_give_up_hook_does_not_kill_the_worker() {
+    let (_clock, driver) = fake();
+    let (tx, rx) = mpsc::channel();
+    let controller = Controller::builder("hook-panics")
+        .driver(driver)
+        .max_retries(0)
+        .reconcile(move |key: &str| {
+            tx.send(key.to_owned()).unwrap();
+            if key == "ns/bad" {
+                return Err(BoxError::from("broken"));
+            }
+            Ok(Action::Done)
+        })
+        .on_give_up(|key, _error| panic!("the hook explodes on {key} (expected in this test)"))
+        .build()
+        .unwrap();
+    let run = start(&controller);
+    controller.queue().add("ns/bad".to_owned());
+    assert_eq!(next(&rx), "ns/bad");
+    controller.queue().add("ns/good".to_owned()); // the single worker is still there
+    assert_eq!(next(&rx), "ns/good");
+    controller.shutdown();
+    run.join().unwrap().unwrap();
+    assert_eq!(controller.metrics().gave_up, 1);
+}
+
+#[test]
 fn requeue_after_reconciles_again_later() {
     let (clock, driver) = fake();
     let (tx, rx) = mpsc::channel();
@@ -208,6 +229,31 @@ fn workers_wait_for_cache_sync_and_a_failed_sync_starts_none() {
 
 #[test]
 fn shutdown_drains_work_in_flight_and_queued() {
+    drains_in_flight_and_queued(start, |controller| {
+        let controller = controller.clone();
+        thread::spawn(move || controller.shutdown()) // blocks until drained
+    });
+}
+
+#[test]
+fn run_until_drains_work_in_flight_and_queued_when_the_token_is_cancelled() {
+    let token = ShutdownToken::new();
+    let stopper = token.clone();
+    drains_in_flight_and_queued(
+        move |controller| {
+            let controller = controller.clone();
+            thread::spawn(move || controller.run_until(&token))
+        },
+        move |_| thread::spawn(move || stopper.cancel()),
+    );
+}
+
+/// One key in flight and one queued when `stop` begins the shutdown: both finish, a key added
+/// afterwards is refused, and the run returns only once the key in flight is done.
+fn drains_in_flight_and_queued(
+    run: impl FnOnce(&Controller) -> JoinHandle<Result<(), Error>>,
+    stop: impl FnOnce(&Controller) -> JoinHandle<()>,
+) {
     let (_clock, driver) = fake();
     let gate = Arc::new(Barrier::new(2));
     let done = Arc::new(AtomicUsize::new(0));
@@ -225,18 +271,16 @@ fn shutdown_drains_work_in_flight_and_queued() {
         })
         .build()
         .unwrap();
-    let run = start(&controller);
+    let run = run(&controller);
     controller.queue().add("ns/slow".to_owned());
     controller.queue().add("ns/queued".to_owned());
     started.recv_timeout(PATIENCE).unwrap(); // ns/slow is in flight, ns/queued waits
-    let stopper = {
-        let controller = controller.clone();
-        thread::spawn(move || controller.shutdown())
-    };
+    let stopper = stop(&controller);
     while !controller.queue().is_shutting_down() {
         thread::yield_now();
     }
     controller.queue().add("ns/too-late".to_owned()); // refused: shutting down
+    assert!(!run.is_finished(), "returned with a reconcile in flight");
     gate.wait();
     stopper.join().unwrap();
     run.join().unwrap().unwrap();
@@ -276,6 +320,54 @@ fn build_rejects_bad_settings() {
             .reconcile(|_: &str| Ok::<_, BoxError>(Action::Done))
             .build(),
         Err(Error::ZeroThreadiness { .. })
+    ));
+    // A thread cannot be preempted: a timeout needs an async reconcile.
+    let error = Controller::builder("blocking-timeout")
+        .reconcile_timeout(Duration::from_secs(1))
+        .reconcile(|_: &str| Ok::<_, BoxError>(Action::Done))
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::TimeoutNeedsAsync { ref name } if name == "blocking-timeout"));
+}
+
+// ===== run_until and the shutdown token =====
+
+#[test]
+fn run_until_returns_after_a_plain_shutdown_with_the_token_never_cancelled() {
+    let (_clock, driver) = fake();
+    let (controller, rx) = recording(Controller::builder("token-idle").driver(driver));
+    let token = ShutdownToken::new();
+    let run = {
+        let (controller, token) = (controller.clone(), token.clone());
+        thread::spawn(move || controller.run_until(&token))
+    };
+    controller.queue().add("ns/a".to_owned());
+    assert_eq!(next(&rx), "ns/a");
+    controller.shutdown();
+    run.join().unwrap().unwrap();
+    assert!(!token.is_cancelled());
+}
+
+#[test]
+fn a_token_cancelled_before_run_until_still_drains_what_is_queued() {
+    let (_clock, driver) = fake();
+    let (controller, rx) = recording(
+        Controller::builder("token-early")
+            .driver(driver)
+            .threadiness(2),
+    );
+    for key in ["ns/a", "ns/b", "ns/c"] {
+        controller.queue().add(key.to_owned());
+    }
+    let token = ShutdownToken::new();
+    token.cancel();
+    controller.run_until(&token).unwrap();
+    let mut seen: Vec<String> = rx.try_iter().collect();
+    seen.sort();
+    assert_eq!(seen, ["ns/a", "ns/b", "ns/c"]);
+    assert!(matches!(
+        controller.run_until(&token),
+        Err(Error::NotRunnable { .. })
     ));
 }
 

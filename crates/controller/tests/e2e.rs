@@ -2,13 +2,15 @@
 //! `kube::Client`, while a writer creates, updates and deletes pods and the server drops
 //! watches, compacts its history and fails a relist. In the end every pod on the server was last
 //! reconciled at its current resourceVersion, every deleted pod was last reconciled as gone, the
-//! injected failures were retried, and no key was ever reconciled by two workers at once.
+//! injected failures were retried, and no key was ever reconciled by two workers at once. The
+//! same run on both faces: worker threads with a blocking reconcile, and (feature `async`) worker
+//! tasks with an async one, stopped by a `ShutdownToken`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use controller::{Action, Controller};
+use controller::{Action, Controller, ShutdownToken};
 use fake_apiserver::{FakeApiServer, FaultRule, Verb};
 use informer::{KubeListerWatcher, KubeObject, SharedIndexInformer};
 use k8s_openapi::api::core::v1::Pod;
@@ -38,8 +40,54 @@ fn pod(name: &str) -> Pod {
     .expect("a valid pod")
 }
 
+impl Seen {
+    /// A reconcile of `key` begins: count an overlap if another worker holds the key.
+    fn enter(&mut self, key: &str) {
+        if !self.in_flight.insert(key.to_owned()) {
+            self.overlaps += 1;
+        }
+    }
+
+    /// The reconcile of `key`, which read `rv` from the cache, ends: fail it while its budget
+    /// lasts (keys ending in 7 fail twice), else record what it saw.
+    fn leave(&mut self, key: &str, rv: Option<String>) -> Result<Action, &'static str> {
+        self.in_flight.remove(key);
+        let budget = self
+            .fail_budget
+            .entry(key.to_owned())
+            .or_insert(if key.ends_with('7') { 2 } else { 0 });
+        if *budget > 0 {
+            *budget -= 1;
+            self.injected += 1;
+            return Err("injected failure");
+        }
+        self.last.insert(key.to_owned(), rv);
+        Ok(Action::Done)
+    }
+}
+
+/// Which workers run the reconcile.
+#[derive(Clone, Copy, Debug)]
+enum Face {
+    /// `reconcile` + `run_until` on threads, stopped with `shutdown`.
+    Threads,
+    /// `reconcile_async` + `run_until_async` on tokio tasks, stopped with a token.
+    #[cfg(feature = "async")]
+    Tasks,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_converges_on_the_server_state_under_faults() {
+    converges_under_faults(Face::Threads).await;
+}
+
+#[cfg(feature = "async")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_controller_converges_on_the_server_state_under_faults() {
+    converges_under_faults(Face::Tasks).await;
+}
+
+async fn converges_under_faults(face: Face) {
     let server = FakeApiServer::builder().start().await.unwrap();
     let api: Api<Pod> = Api::namespaced(server.client(), "default");
     let driver = Driver::global().clone();
@@ -51,42 +99,46 @@ async fn controller_converges_on_the_server_state_under_faults() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let cache = Arc::clone(informer.indexer());
     let model = Arc::clone(&seen);
-    let controller = Controller::builder("e2e")
-        .threadiness(3)
-        .driver(driver)
-        .reconcile(move |key: &str| {
-            {
-                let mut seen = model.lock().unwrap();
-                if !seen.in_flight.insert(key.to_owned()) {
-                    seen.overlaps += 1;
-                }
-            }
+    let builder = Controller::builder("e2e").threadiness(3).driver(driver);
+    let controller = match face {
+        Face::Threads => builder.reconcile(move |key: &str| {
+            model.lock().unwrap().enter(key);
             let rv = cache
                 .get_by_key(key)
                 .and_then(|p| p.0.metadata.resource_version.clone());
             std::thread::yield_now(); // widen the window for an overlap, if there were one
-            let mut seen = model.lock().unwrap();
-            seen.in_flight.remove(key);
-            let budget = seen
-                .fail_budget
-                .entry(key.to_owned())
-                .or_insert(if key.ends_with('7') { 2 } else { 0 });
-            if *budget > 0 {
-                *budget -= 1;
-                seen.injected += 1;
-                return Err("injected failure");
+            model.lock().unwrap().leave(key, rv)
+        }),
+        #[cfg(feature = "async")]
+        Face::Tasks => builder.reconcile_async(move |key: String| {
+            let (model, cache) = (Arc::clone(&model), Arc::clone(&cache));
+            async move {
+                model.lock().unwrap().enter(&key);
+                let rv = cache
+                    .get_by_key(&key)
+                    .and_then(|p| p.0.metadata.resource_version.clone());
+                tokio::task::yield_now().await; // widen the window for an overlap
+                model.lock().unwrap().leave(&key, rv)
             }
-            seen.last.insert(key.to_owned(), rv);
-            Ok(Action::Done)
-        })
-        .build()
-        .unwrap();
+        }),
+    }
+    .build()
+    .unwrap();
     informer
         .add_event_handler(controller.handler::<KubeObject<Pod>>())
         .unwrap();
-    let workers = {
-        let controller = controller.clone();
-        std::thread::spawn(move || controller.run())
+    let token = ShutdownToken::new();
+    let workers: tokio::task::JoinHandle<Result<(), controller::Error>> = match face {
+        Face::Threads => {
+            // Stopped by `shutdown` below: run_until returns on that too.
+            let (controller, token) = (controller.clone(), token.clone());
+            tokio::task::spawn_blocking(move || controller.run_until(&token))
+        }
+        #[cfg(feature = "async")]
+        Face::Tasks => {
+            let (controller, token) = (controller.clone(), token.clone());
+            tokio::spawn(async move { controller.run_until_async(token.cancelled()).await })
+        }
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = {
@@ -181,12 +233,17 @@ async fn controller_converges_on_the_server_state_under_faults() {
 
     let _ = stop_tx.send(());
     running.await.unwrap().unwrap();
-    let shutdown = {
-        let controller = controller.clone();
-        tokio::task::spawn_blocking(move || controller.shutdown())
-    };
-    shutdown.await.unwrap();
-    workers.join().unwrap().unwrap();
+    match face {
+        Face::Threads => {
+            let controller = controller.clone();
+            tokio::task::spawn_blocking(move || controller.shutdown())
+                .await
+                .unwrap();
+        }
+        #[cfg(feature = "async")]
+        Face::Tasks => token.cancel(),
+    }
+    workers.await.unwrap().unwrap();
 
     let (overlaps, injected) = {
         let seen = seen.lock().unwrap();

@@ -36,7 +36,9 @@
 //! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `controller`, `tuntap`: one
 //!   per crate.
 //! * `kube`: the informer's adapter over `kube::Api` (`KubeObject`, `KubeListerWatcher`).
-//! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, ...) of the enabled crates.
+//! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, `run_async`, ...) of the
+//!   enabled crates.
+//! * `prometheus`: the Prometheus metrics providers of `workqueue` and `controller`.
 //! * `full`: all of the above.
 #![forbid(unsafe_code)]
 

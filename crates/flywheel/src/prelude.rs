@@ -1,7 +1,7 @@
 //! The names the controller pattern uses most, for `use flywheel::prelude::*`.
 
 #[cfg(feature = "controller")]
-pub use controller::{Action, Controller};
+pub use controller::{Action, BoxError, Controller, ShutdownToken};
 #[cfg(feature = "delta-fifo")]
 pub use delta_fifo::{DeletedObject, Delta, DeltaFifo, DeltaKind, Deltas};
 #[cfg(feature = "informer")]

@@ -37,6 +37,36 @@ fn controller_path() {
     assert!(name.starts_with("controller::"), "{name}");
 }
 
+#[cfg(feature = "controller")]
+#[test]
+fn prelude_has_the_controller_and_its_token() {
+    use flywheel::prelude::*;
+    let token = ShutdownToken::new();
+    token.cancel();
+    assert!(token.is_cancelled());
+    let name = std::any::type_name::<Controller>();
+    assert!(name.starts_with("controller::"), "{name}");
+    let _: fn(&str) -> Result<Action, BoxError> = |_| Ok(Action::Done);
+}
+
+#[cfg(all(feature = "controller", feature = "async"))]
+#[test]
+fn async_reaches_the_controller() {
+    let built = flywheel::controller::Controller::builder("umbrella")
+        .reconcile_async(|_key: String| async {
+            Ok::<_, flywheel::controller::BoxError>(flywheel::controller::Action::Done)
+        })
+        .build();
+    assert!(built.is_ok());
+}
+
+#[cfg(all(feature = "controller", feature = "prometheus"))]
+#[test]
+fn prometheus_reaches_the_controller() {
+    let name = std::any::type_name::<flywheel::controller::prometheus::PrometheusMetrics>();
+    assert!(name.starts_with("controller::"), "{name}");
+}
+
 #[cfg(feature = "tuntap")]
 #[test]
 fn tuntap_path() {

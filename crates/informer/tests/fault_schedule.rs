@@ -22,7 +22,7 @@
 #![cfg(feature = "kube")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,11 +102,13 @@ async fn run_schedule(seed: u64) -> usize {
     r.informer.add_event_handler(late.handler()).unwrap();
     r.recorders.push(late);
 
+    let writing = Arc::new(AtomicBool::new(true));
     let writer = tokio::spawn(write(
         r.server.client(),
         rng.u64(..),
         Arc::clone(&live),
         Arc::clone(&next_name),
+        Arc::clone(&writing),
     ));
     let mut blackout_deletes = BTreeSet::new();
     let blackout_step = rng.usize(..STEPS);
@@ -120,23 +122,17 @@ async fn run_schedule(seed: u64) -> usize {
         r.driver.turn();
         tokio::time::sleep(Duration::from_millis(rng.u64(1..8))).await;
     }
-    writer.abort();
-    let _ = writer.await;
+    // The writer finishes its write in flight and stops: the server's state is final.
+    writing.store(false, Ordering::Release);
+    tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .unwrap_or_else(|_| panic!("seed {seed}: the writer did not stop"))
+        .unwrap();
 
     // Heal: no faults; let backoffs expire until the cache and every handler converge.
-    let faults = r.server.faults();
-    faults.clear();
-    let mut served = r.served().await;
-    r.pump("convergence", |r| {
-        r.cached() == served && r.recorders.iter().all(|h| h.view() == served)
-    })
-    .await;
-    // The writer was aborted: a write it had in flight may land late. Settle once more.
-    served = r.served().await;
-    r.pump("convergence", |r| {
-        r.cached() == served && r.recorders.iter().all(|h| h.view() == served)
-    })
-    .await;
+    r.server.faults().clear();
+    let served = r.served().await;
+    r.pump_until_converged(&served).await;
 
     for (i, recorder) in r.recorders.iter().enumerate() {
         if let Err(e) = recorder.check_order() {
@@ -169,18 +165,19 @@ fn cm(name: &str, generation: u64) -> serde_json::Value {
     })
 }
 
-/// The writer: random creates, updates and deletes until aborted. Writes are never the target
+/// The writer: random creates, updates and deletes until `writing` is cleared. Writes are never the target
 /// of a fault rule (those name list and watch), but they see the latency.
 async fn write(
     client: kube::Client,
     seed: u64,
     live: Arc<Mutex<BTreeSet<String>>>,
     next_name: Arc<AtomicU64>,
+    writing: Arc<AtomicBool>,
 ) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let api = Api::<ConfigMap>::namespaced(client, NS);
     let mut generation = 0;
-    loop {
+    while writing.load(Ordering::Acquire) {
         generation += 1;
         let pick = {
             let live = live.lock().unwrap();
@@ -348,6 +345,21 @@ impl Recorder {
             }
         }
         Ok(())
+    }
+}
+
+/// What differs between `got` and `want`, as `key: got != want` lines.
+fn diff(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> String {
+    let keys: BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    let lines: Vec<String> = keys
+        .into_iter()
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| format!("{k}: {:?} != {:?}", got.get(k), want.get(k)))
+        .collect();
+    if lines.is_empty() {
+        "equal".to_owned()
+    } else {
+        lines.join(", ")
     }
 }
 
@@ -539,6 +551,32 @@ impl Rig {
             self.seed,
             self.cached(),
             self.nexts()
+        );
+    }
+
+    /// Moves the fake clock until the cache and every handler's view equal `served`;
+    /// bounded, and on failure says what differs.
+    async fn pump_until_converged(&self, served: &BTreeMap<String, String>) {
+        for _ in 0..ROUNDS {
+            if self.cached() == *served && self.recorders.iter().all(|h| h.view() == *served) {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(61));
+            self.driver.turn();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let views: Vec<String> = self
+            .recorders
+            .iter()
+            .map(|h| diff(&h.view(), served))
+            .collect();
+        panic!(
+            "seed {}: no convergence; cache vs server: {}; handlers vs server: {views:?}; last synced {:?}, server at {}; ends: {:?}",
+            self.seed,
+            diff(&self.cached(), served),
+            self.informer.last_sync_resource_version(),
+            self.server.resource_version(),
+            self.ends.lock().unwrap()
         );
     }
 

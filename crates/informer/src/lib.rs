@@ -25,6 +25,7 @@
 //! | [`Reflector`], [`Backoff`] | list and watch (or stream the initial list) into the FIFO |
 //! | [`SharedIndexInformer`] | all of the above wired together |
 //! | [`HasSynced`], [`wait_for_cache_sync`] | waiting for caches, with a timeout and a cause |
+//! | [`metrics`] | lists, relists, watch ends by cause, events, pending per handler, last version |
 //! | `KubeObject`, `KubeListerWatcher` | the kube adapter (feature `kube`) |
 //!
 //! # Example: an informer without a reflector
@@ -96,6 +97,9 @@
 //!   informer [`Resource`], and `KubeListerWatcher`, the [`ListerWatcher`] over a
 //!   `kube::Api` (pulls in kube's client, k8s-openapi and serde; needs a tokio runtime). It
 //!   supports streaming lists (`sendInitialEvents`).
+//! * `prometheus` (off by default): `prometheus::PrometheusMetrics`, a
+//!   [`MetricsProvider`](metrics::MetricsProvider) registering the informer metrics in a
+//!   `prometheus::Registry`.
 //!
 //! # Streaming initial list
 //!
@@ -165,9 +169,12 @@ mod listener;
 mod lister;
 mod lister_watcher;
 mod memory;
+pub mod metrics;
 mod object;
 mod process_deltas;
 mod processor;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod reflector;
 mod sync;
 

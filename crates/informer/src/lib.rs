@@ -159,6 +159,8 @@
 
 mod backoff;
 mod error;
+#[cfg(feature = "kube")]
+mod factory;
 mod handler;
 mod index;
 mod indexer;
@@ -181,6 +183,11 @@ mod sync;
 pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};
 pub use delta_fifo::DeletedObject;
 pub use error::{ApiError, BoxError, HandlerError, IndexerError};
+#[cfg(feature = "kube")]
+pub use factory::{
+    FactoryError, FactoryResource, FactoryScope, KubeInformer, SharedInformerFactory,
+    SharedInformerFactoryBuilder,
+};
 pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
 pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};

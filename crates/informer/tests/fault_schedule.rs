@@ -11,6 +11,8 @@
 //! * a [`DeletedObject::Tombstone`] (never a known delete) for every cached object deleted
 //!   during a blackout.
 //!
+//! Half the schedules use streaming lists (`sendInitialEvents`), half plain lists.
+//!
 //! A seed fixes the schedule (which faults, which writes, how far the fake clock moves); the
 //! interleaving with the server and the handlers, which run in real time, varies from run to
 //! run. The reflector's timers run on a manual driver over a fake clock, so backoffs take no
@@ -94,7 +96,8 @@ async fn run_schedule(seed: u64) -> usize {
             .unwrap();
         live.lock().unwrap().insert(name);
     }
-    let mut r = Rig::start(seed, server).await;
+    // Half the schedules sync through streaming lists (sendInitialEvents), the rest list.
+    let mut r = Rig::start(seed, server, rng.bool()).await;
     r.pump("the initial sync", |r| r.informer.has_synced())
         .await;
     // SI-7: a handler added after the start first gets the cache as adds.
@@ -387,7 +390,7 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start(seed: u64, server: ServerHandle) -> Self {
+    async fn start(seed: u64, server: ServerHandle, streaming_list: bool) -> Self {
         let clock = FakeClock::new();
         let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
         let active = Arc::new(AtomicI64::new(0));
@@ -400,6 +403,7 @@ impl Rig {
             SharedIndexInformer::builder(tap, driver.clone())
                 .name(format!("configmaps-{seed}"))
                 .seed(seed)
+                .streaming_list(streaming_list)
                 .watch_error_handler({
                     let ends = Arc::clone(&ends);
                     move |t: &Termination| ends.lock().unwrap().push(t.clone())

@@ -2,7 +2,8 @@
 //! `fake-apiserver`: metadata only (`PartialObjectMeta<Pod>` through
 //! `KubeMetadataListerWatcher`) and `DynamicObject` (through `KubeListerWatcher::new_with`
 //! and an `ApiResource`). Both sync, follow changes and get tombstones for deletes missed
-//! while disconnected. The reflector's timers run on a manual driver over a fake clock that
+//! while disconnected; fake-apiserver answers the metadata requests with
+//! `PartialObjectMetadata`. The reflector's timers run on a manual driver over a fake clock that
 //! the test moves; every wait is bounded.
 #![cfg(feature = "kube")]
 
@@ -178,6 +179,8 @@ async fn a_metadata_only_informer_caches_metadata_and_follows_changes() {
     let a = run.informer.lister().namespace("default").get("a").unwrap();
     assert_eq!(a.metadata.labels.as_ref().unwrap()["app"], "web");
     assert!(a.metadata.resource_version.is_some());
+    // The server answered metadata only (the list asked `as=PartialObjectMetadataList`).
+    assert_eq!(a.types.as_ref().unwrap().kind, "PartialObjectMetadata");
 
     let api = Api::<Pod>::namespaced(server.client(), "default");
     api.patch(
@@ -190,6 +193,8 @@ async fn a_metadata_only_informer_caches_metadata_and_follows_changes() {
     assert_eq!(run.next().await, "update a");
     let a = run.informer.lister().namespace("default").get("a").unwrap();
     assert_eq!(a.metadata.labels.as_ref().unwrap()["tier"], "front");
+    // So did the watch (`as=PartialObjectMetadata`).
+    assert_eq!(a.types.as_ref().unwrap().kind, "PartialObjectMetadata");
 
     run.relist_after_missed_changes(&server, async || {
         api.delete("b", &DeleteParams::default()).await.unwrap();

@@ -1,5 +1,7 @@
-//! `cargo xtask soak [--cases N]`: every proptest model test, in release, with N cases each
-//! (default 100 000; CI runs them with the crates' own smaller defaults).
+//! `cargo xtask soak [--cases N] [--fault-seeds M]`: every proptest model test, in release,
+//! with N cases each (default 100 000; CI runs them with the crates' own smaller defaults),
+//! then the informer's fault-schedule test with M seeds (default 1 000, the reliability goal;
+//! CI runs 12).
 
 use crate::cmd::{Step, seconds};
 
@@ -13,8 +15,12 @@ const MODELS: &[(&str, &str)] = &[
     ("tuntap", "gro"),
 ];
 
+/// (package, test target, env var taking the seed count) of every fault-schedule test.
+const SCHEDULES: &[(&str, &str, &str)] = &[("informer", "fault_schedule", "FLYWHEEL_FAULT_SEEDS")];
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut cases = 100_000u64;
+    let mut fault_seeds = 1_000u64;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -24,6 +30,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     .and_then(|n| n.parse().ok())
                     .filter(|&n| n > 0)
                     .ok_or("--cases takes a positive number")?;
+            }
+            "--fault-seeds" => {
+                fault_seeds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--fault-seeds takes a positive number")?;
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -51,6 +64,32 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let took = step.run()?;
         eprintln!(
             "<== {package}/{test}: {cases} cases ok in {}",
+            seconds(took)
+        );
+    }
+    let fault_seeds = fault_seeds.to_string();
+    for (package, test, seeds_var) in SCHEDULES {
+        if !crate::project_root().join("crates").join(package).is_dir() {
+            continue;
+        }
+        let step = Step::new(
+            "soak",
+            "cargo",
+            &[
+                "test",
+                "--release",
+                "--all-features",
+                "-p",
+                package,
+                "--test",
+                test,
+            ],
+        )
+        .env(seeds_var, &fault_seeds);
+        eprintln!("==> {}", step.shell_line());
+        let took = step.run()?;
+        eprintln!(
+            "<== {package}/{test}: {fault_seeds} fault schedules ok in {}",
             seconds(took)
         );
     }

@@ -43,6 +43,8 @@
 //!   graceful deletion period.
 //! * `status` in a create body is kept (handy for seeding), unlike the real server for some types.
 //! * `kubectl get` gets a two-column table (name, age) for every resource.
+//! * Metadata-only requests (`as=PartialObjectMetadata[List]`) get the objects' `metadata`
+//!   only; bookmarks and `ERROR` events are sent as usual.
 #![forbid(unsafe_code)]
 
 mod discovery;
@@ -52,6 +54,7 @@ mod handle;
 mod history;
 mod list;
 mod meta;
+mod partial;
 mod patch;
 mod resources;
 mod selector;

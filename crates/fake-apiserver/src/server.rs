@@ -26,7 +26,7 @@ use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{discovery, patch, table, watch};
+use crate::{discovery, partial, patch, table, watch};
 
 /// State shared by every request.
 ///
@@ -140,17 +140,23 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     }
     let ns = ns_path.unwrap_or_default();
     let name = target.name.as_deref().unwrap_or_default();
-    let wants_table = parts
+    let accept = parts
         .headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("as=Table"));
+        .unwrap_or_default();
+    let wants_table = accept.contains("as=Table");
+    let wants_metadata = partial::wanted(accept);
     let store = &shared.store;
     match verb {
-        Verb::Watch => watch::watch(shared, def, target.namespace, opts),
+        Verb::Watch => watch::watch(shared, def, target.namespace, opts, wants_metadata),
         Verb::List if wants_table => {
             let page = list::list(store, &def, ns_path, &opts)?;
             Ok(json_response(StatusCode::OK, &table::table(&def, &page)))
+        }
+        Verb::List if wants_metadata => {
+            let page = list::list(store, &def, ns_path, &opts)?;
+            Ok(json_response(StatusCode::OK, &partial::list(&page)))
         }
         Verb::List => Ok(bytes_response(
             StatusCode::OK,
@@ -161,6 +167,12 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             if wants_table {
                 let one = list::encode_list(&def, obj.rv, None, &[obj]);
                 return Ok(json_response(StatusCode::OK, &table::table(&def, &one)));
+            }
+            if wants_metadata {
+                return Ok(bytes_response(
+                    StatusCode::OK,
+                    Bytes::from(partial::object(&obj.json)),
+                ));
             }
             Ok(bytes_response(StatusCode::OK, obj.json.clone()))
         }

@@ -47,6 +47,7 @@ pub(crate) fn watch(
     def: Arc<ResourceDef>,
     ns: Option<String>,
     opts: ListOptions,
+    metadata_only: bool,
 ) -> Result<Response, ApiError> {
     let rv = opts.resource_version.as_deref();
     let start = match (
@@ -107,6 +108,7 @@ pub(crate) fn watch(
         def,
         ns,
         opts,
+        metadata_only,
         tx,
     };
     tokio::spawn(if hang {
@@ -133,6 +135,8 @@ struct Watcher {
     def: Arc<ResourceDef>,
     ns: Option<String>,
     opts: ListOptions,
+    /// Objects are sent as `PartialObjectMetadata` (metadata only).
+    metadata_only: bool,
     tx: mpsc::Sender<Bytes>,
 }
 
@@ -177,6 +181,15 @@ impl Watcher {
         }
     }
 
+    /// Appends an event for the encoded `object`, as metadata only if asked.
+    fn encode(&self, out: &mut Vec<u8>, kind: &str, object: &[u8]) {
+        if self.metadata_only {
+            encode_event(out, kind, &crate::partial::object(object));
+        } else {
+            encode_event(out, kind, object);
+        }
+    }
+
     fn matches(&self, obj: &Obj) -> bool {
         self.ns.as_deref().is_none_or(|ns| obj.namespace == ns) && self.opts.matches(obj)
     }
@@ -218,7 +231,7 @@ impl Watcher {
                     .map_err(Stop::Error)?;
                 let mut chunk = Vec::new();
                 for obj in &page.items {
-                    encode_event(&mut chunk, "ADDED", &obj.json);
+                    self.encode(&mut chunk, "ADDED", &obj.json);
                     if chunk.len() >= CHUNK_BYTES {
                         self.send(std::mem::take(&mut chunk)).await?;
                     }
@@ -260,7 +273,7 @@ impl Watcher {
                         EventKind::Deleted if now => "DELETED",
                         _ => continue,
                     };
-                    encode_event(&mut chunk, kind, &e.object.json);
+                    self.encode(&mut chunk, kind, &e.object.json);
                     if chunk.len() >= CHUNK_BYTES {
                         self.send(std::mem::take(&mut chunk)).await?;
                     }

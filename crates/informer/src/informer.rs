@@ -33,6 +33,7 @@ use crate::handler::ResourceEventHandler;
 use crate::indexer::Indexer;
 use crate::lister::Lister;
 use crate::lister_watcher::ListerWatcher;
+use crate::metrics::{self, MetricsError, MetricsProvider, Recorder};
 use crate::object::Resource;
 use crate::process_deltas::{Transform, informer_fifo, pop_and_process};
 use crate::processor::{HandlerOptions, HandlerRegistration, SharedProcessor};
@@ -74,6 +75,16 @@ pub enum InformerError {
     /// The reflector stopped on its own (its timer driver shut down).
     #[error(transparent)]
     Reflector(Box<ReflectorError>),
+    /// The metrics provider refused to make this informer's metrics; the informer does not
+    /// run without the metrics it was asked to record.
+    #[error("{name}: no metrics")]
+    Metrics {
+        /// The informer's name.
+        name: String,
+        /// What the provider said.
+        #[source]
+        source: MetricsError,
+    },
 }
 
 impl From<ReflectorError> for InformerError {
@@ -96,6 +107,7 @@ pub struct SharedIndexInformerBuilder<K, L> {
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
     seed: Option<u64>,
+    metrics_provider: Option<Arc<dyn MetricsProvider>>,
 }
 
 impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L> {
@@ -173,14 +185,36 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
         self
     }
 
+    /// Records the informer's [`metrics`](crate::metrics) (lists, relists, watch ends by
+    /// cause, events by type, pending notifications per handler, last synced version) through
+    /// `provider`, under the informer's name. Default: none recorded
+    /// ([`NoopMetricsProvider`](crate::metrics::NoopMetricsProvider)).
+    ///
+    /// If the provider refuses (say, a second informer with the same name),
+    /// [`run`](SharedIndexInformer::run) fails with [`InformerError::Metrics`].
+    pub fn metrics_provider(mut self, provider: Arc<dyn MetricsProvider>) -> Self {
+        self.metrics_provider = Some(provider);
+        self
+    }
+
     /// The informer.
     pub fn build(self) -> SharedIndexInformer<K, L> {
         let indexer = Arc::new(self.indexer.unwrap_or_default());
-        let processor = Arc::new(SharedProcessor::new(
-            Arc::clone(&indexer),
-            Arc::clone(self.driver.clock()),
-            self.resync_period,
-        ));
+        let (recorder, metrics_error) = match &self.metrics_provider {
+            None => (None, None),
+            Some(provider) => match metrics::resolve(&**provider, &self.name) {
+                Ok(recorder) => (recorder, None),
+                Err(error) => (None, Some(error)),
+            },
+        };
+        let processor = Arc::new(
+            SharedProcessor::new(
+                Arc::clone(&indexer),
+                Arc::clone(self.driver.clock()),
+                self.resync_period,
+            )
+            .with_metrics(recorder.clone()),
+        );
         SharedIndexInformer {
             name: self.name,
             indexer,
@@ -191,10 +225,12 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
             strip_managed_fields: self.strip_managed_fields,
             max_internal_error_retry: self.max_internal_error_retry,
             seed: self.seed,
+            recorder,
             setup: Mutex::new(Setup {
                 lister_watcher: Some(self.lister_watcher),
                 transform: self.transform,
                 watch_error_handler: self.watch_error_handler,
+                metrics_error,
                 started: false,
             }),
             running: OnceLock::new(),
@@ -281,6 +317,7 @@ pub struct SharedIndexInformer<K, L> {
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
     seed: Option<u64>,
+    recorder: Option<Arc<Recorder>>,
     setup: Mutex<Setup<K, L>>,
     running: OnceLock<Running<K, L>>,
     status: Arc<Status>,
@@ -291,6 +328,8 @@ struct Setup<K, L> {
     lister_watcher: Option<L>,
     transform: Option<Transform<K>>,
     watch_error_handler: Option<Hook>,
+    /// The metrics provider's refusal, returned by every `run`.
+    metrics_error: Option<MetricsError>,
     started: bool,
 }
 
@@ -363,6 +402,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
             strip_managed_fields: true,
             max_internal_error_retry: Duration::ZERO,
             seed: None,
+            metrics_provider: None,
         }
     }
 
@@ -533,6 +573,12 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
     /// SI-1: under the setup lock, freeze the options and build the FIFO and the reflector.
     fn start(&self) -> Result<&Running<K, L>, InformerError> {
         let mut setup = self.setup.lock();
+        if let Some(source) = &setup.metrics_error {
+            return Err(InformerError::Metrics {
+                name: self.name.clone(),
+                source: source.clone(),
+            });
+        }
         let Some(lister_watcher) = setup.lister_watcher.take() else {
             return Err(InformerError::AlreadyRunning {
                 name: self.name.clone(),
@@ -574,6 +620,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
                 .resync(self.processor.resync_check_period(), should_resync)
                 .max_internal_error_retry_duration(self.max_internal_error_retry)
                 .streaming_list(self.streaming_list)
+                .recorder(self.recorder.clone())
                 .on_termination(hook);
         if let Some(limit) = self.page_size {
             builder = builder.page_size(limit);

@@ -1,5 +1,7 @@
-//! The kube adapter (feature `kube`): [`KubeObject`], which makes any typed kube resource a
-//! [`Resource`], and [`KubeListerWatcher`], the [`ListerWatcher`] over a `kube::Api`.
+//! The kube adapter (feature `kube`): [`KubeObject`], which makes any kube resource a
+//! [`Resource`] (typed, `DynamicObject`, or `PartialObjectMeta` for metadata only), and
+//! [`KubeListerWatcher`] and [`KubeMetadataListerWatcher`], the [`ListerWatcher`]s over a
+//! `kube::Api`.
 //!
 //! # Why a newtype
 //!
@@ -15,7 +17,7 @@ use std::ops::{Deref, DerefMut};
 use delta_fifo::Object;
 use futures::StreamExt;
 use kube::api::{ListParams, VersionMatch, WatchParams};
-use kube::core::WatchEvent as KubeWatchEvent;
+use kube::core::{PartialObjectMeta, WatchEvent as KubeWatchEvent};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -137,8 +139,33 @@ where
 {
     /// Lists and watches through `api`.
     pub fn new(api: kube::Api<K>) -> Self {
-        let group = K::group(&());
-        let plural = K::plural(&());
+        Self::new_with(api, &())
+    }
+}
+
+impl<K: kube::Resource> KubeListerWatcher<K> {
+    /// Lists and watches through `api`, for a type whose information comes at run time, such
+    /// as `DynamicObject` with its `ApiResource`: `dyntype` names the resource in errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(client: kube::Client) {
+    /// use informer::{KubeListerWatcher, KubeObject, SharedIndexInformer};
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// use kube::api::{Api, ApiResource, DynamicObject};
+    /// use timer_wheel::Driver;
+    ///
+    /// let resource = ApiResource::erase::<ConfigMap>(&());
+    /// let api = Api::<DynamicObject>::all_with(client, &resource);
+    /// let lister_watcher = KubeListerWatcher::new_with(api, &resource);
+    /// let informer: SharedIndexInformer<KubeObject<DynamicObject>, _> =
+    ///     SharedIndexInformer::new(lister_watcher, Driver::global().clone());
+    /// # }
+    /// ```
+    pub fn new_with(api: kube::Api<K>, dyntype: &K::DynamicType) -> Self {
+        let group = K::group(dyntype);
+        let plural = K::plural(dyntype);
         let resource = if group.is_empty() {
             plural.into_owned()
         } else {
@@ -191,6 +218,19 @@ where
         params
     }
 
+    fn watch_params(&self, options: &WatchOptions) -> WatchParams {
+        let mut params = WatchParams {
+            label_selector: self.label_selector.clone(),
+            field_selector: self.field_selector.clone(),
+            timeout: (options.timeout_seconds > 0).then_some(options.timeout_seconds),
+            bookmarks: options.allow_watch_bookmarks,
+            ..WatchParams::default()
+        };
+        // sendInitialEvents=true with resourceVersionMatch=NotOlderThan (RF-19).
+        params.send_initial_events = options.send_initial_events;
+        params
+    }
+
     fn error(&self, verb: &str, error: kube::Error) -> ApiError {
         map_error(verb, &self.resource, error)
     }
@@ -198,13 +238,7 @@ where
 
 impl<K> ListerWatcher<KubeObject<K>> for KubeListerWatcher<K>
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: kube::Resource + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
 {
     async fn list(&self, options: &ListOptions) -> Result<ListPage<KubeObject<K>>, ApiError> {
         let params = self.list_params(options);
@@ -221,49 +255,132 @@ where
     }
 
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<KubeObject<K>>, ApiError> {
-        let mut params = WatchParams {
-            label_selector: self.label_selector.clone(),
-            field_selector: self.field_selector.clone(),
-            timeout: (options.timeout_seconds > 0).then_some(options.timeout_seconds),
-            bookmarks: options.allow_watch_bookmarks,
-            ..WatchParams::default()
-        };
-        // sendInitialEvents=true with resourceVersionMatch=NotOlderThan (RF-19).
-        params.send_initial_events = options.send_initial_events;
         let stream = self
             .api
-            .watch(&params, &options.resource_version)
+            .watch(&self.watch_params(options), &options.resource_version)
             .await
             .map_err(|e| self.error("watch", e))?;
-        let resource = self.resource.clone();
-        let events = stream
-            .map(move |item| match item {
-                Ok(KubeWatchEvent::Added(obj)) => Some(WatchEvent::Added(KubeObject(obj))),
-                Ok(KubeWatchEvent::Modified(obj)) => Some(WatchEvent::Modified(KubeObject(obj))),
-                Ok(KubeWatchEvent::Deleted(obj)) => Some(WatchEvent::Deleted(KubeObject(obj))),
-                Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(WatchEvent::Bookmark {
-                    initial_events_end: bookmark
-                        .metadata
-                        .annotations
-                        .get(INITIAL_EVENTS_END_ANNOTATION)
-                        .is_some_and(|v| v == "true"),
-                    resource_version: bookmark.metadata.resource_version,
-                }),
-                Ok(KubeWatchEvent::Error(status)) => {
-                    Some(WatchEvent::Error(status_of("watch", &resource, &status)))
-                }
-                Err(kube::Error::Api(status)) => {
-                    Some(WatchEvent::Error(status_of("watch", &resource, &status)))
-                }
-                Err(error) => {
-                    tracing::debug!(%resource, %error, "watch stream failed; ending it");
-                    None
-                }
-            })
-            .take_while(|event| futures::future::ready(event.is_some()))
-            .filter_map(futures::future::ready);
-        Ok(events.boxed())
+        Ok(events(stream, self.resource.clone()))
     }
+}
+
+/// A [`ListerWatcher`] of the metadata of one resource type only (client-go's metadata
+/// informers): objects are `PartialObjectMeta<K>`, which hold `metadata` alone, so the cache
+/// costs a fraction of full objects. Made by [`KubeListerWatcher::metadata_only`]; the
+/// requests are those of `Api::list_metadata` and `Api::watch_metadata` (`Accept:
+/// ...;as=PartialObjectMetadataList`), with the same options and error mapping as
+/// [`KubeListerWatcher`]. A server that answers full objects anyway still yields metadata only.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(client: kube::Client) {
+/// use informer::{KubeListerWatcher, KubeObject, SharedIndexInformer};
+/// use k8s_openapi::api::core::v1::Pod;
+/// use kube::Api;
+/// use kube::core::PartialObjectMeta;
+/// use timer_wheel::Driver;
+///
+/// let lister_watcher = KubeListerWatcher::new(Api::<Pod>::all(client)).metadata_only();
+/// let informer: SharedIndexInformer<KubeObject<PartialObjectMeta<Pod>>, _> =
+///     SharedIndexInformer::new(lister_watcher, Driver::global().clone());
+/// # }
+/// ```
+#[doc(alias = "PartialObjectMetadata")]
+pub struct KubeMetadataListerWatcher<K>(KubeListerWatcher<K>);
+
+impl<K> KubeListerWatcher<K> {
+    /// The same lists and watches, for metadata only.
+    pub fn metadata_only(self) -> KubeMetadataListerWatcher<K> {
+        KubeMetadataListerWatcher(self)
+    }
+}
+
+impl<K> KubeMetadataListerWatcher<K> {
+    /// The resource as named in error messages.
+    pub fn resource(&self) -> &str {
+        &self.0.resource
+    }
+}
+
+impl<K> ListerWatcher<KubeObject<PartialObjectMeta<K>>> for KubeMetadataListerWatcher<K>
+where
+    K: kube::Resource + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Clone + Send + Sync,
+{
+    async fn list(
+        &self,
+        options: &ListOptions,
+    ) -> Result<ListPage<KubeObject<PartialObjectMeta<K>>>, ApiError> {
+        let lw = &self.0;
+        let list = lw
+            .api
+            .list_metadata(&lw.list_params(options))
+            .await
+            .map_err(|e| lw.error("list", e))?;
+        Ok(ListPage {
+            items: list.items.into_iter().map(KubeObject).collect(),
+            resource_version: list.metadata.resource_version.unwrap_or_default(),
+            continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn watch(
+        &self,
+        options: &WatchOptions,
+    ) -> Result<WatchStream<KubeObject<PartialObjectMeta<K>>>, ApiError> {
+        let lw = &self.0;
+        let stream = lw
+            .api
+            .watch_metadata(&lw.watch_params(options), &options.resource_version)
+            .await
+            .map_err(|e| lw.error("watch", e))?;
+        Ok(events(stream, lw.resource.clone()))
+    }
+}
+
+impl<K> fmt::Debug for KubeMetadataListerWatcher<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KubeMetadataListerWatcher")
+            .field(&self.0)
+            .finish()
+    }
+}
+
+/// kube's watch events as the reflector's, ending the stream at a transport failure (the
+/// reflector re-watches from its last version).
+fn events<T, S>(stream: S, resource: String) -> WatchStream<KubeObject<T>>
+where
+    T: kube::Resource + Send + 'static,
+    S: futures::Stream<Item = kube::Result<KubeWatchEvent<T>>> + Send + 'static,
+{
+    stream
+        .map(move |item| match item {
+            Ok(KubeWatchEvent::Added(obj)) => Some(WatchEvent::Added(KubeObject(obj))),
+            Ok(KubeWatchEvent::Modified(obj)) => Some(WatchEvent::Modified(KubeObject(obj))),
+            Ok(KubeWatchEvent::Deleted(obj)) => Some(WatchEvent::Deleted(KubeObject(obj))),
+            Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(WatchEvent::Bookmark {
+                initial_events_end: bookmark
+                    .metadata
+                    .annotations
+                    .get(INITIAL_EVENTS_END_ANNOTATION)
+                    .is_some_and(|v| v == "true"),
+                resource_version: bookmark.metadata.resource_version,
+            }),
+            Ok(KubeWatchEvent::Error(status)) => {
+                Some(WatchEvent::Error(status_of("watch", &resource, &status)))
+            }
+            Err(kube::Error::Api(status)) => {
+                Some(WatchEvent::Error(status_of("watch", &resource, &status)))
+            }
+            Err(error) => {
+                tracing::debug!(%resource, %error, "watch stream failed; ending it");
+                None
+            }
+        })
+        .take_while(|event| futures::future::ready(event.is_some()))
+        .filter_map(futures::future::ready)
+        .boxed()
 }
 
 impl<K> fmt::Debug for KubeListerWatcher<K> {

@@ -6,8 +6,9 @@
 //! [`SharedIndexInformer`] that wires reflector, FIFO, pop loop and processor over one cache
 //! (with [`wait_for_cache_sync`] over anything [`HasSynced`]), and [`MemoryListerWatcher`], an
 //! in-memory API server for tests and examples. With the `kube` feature, `KubeObject` and
-//! `KubeListerWatcher` plug in `kube::Api`. Rules cited as `IX-n`, `SI-n`, `RF-n` are those
-//! of the flywheel client-go spec (sections 3 to 5).
+//! `KubeListerWatcher` plug in `kube::Api`, and `SharedInformerFactory` shares one informer
+//! per type. [`metrics`] makes lists, relists, watch ends and handler backlogs visible. Rules
+//! cited as `IX-n`, `SI-n`, `RF-n` are those of the flywheel client-go spec (sections 3 to 5).
 //!
 //! Objects are any [`Resource`] (a [`delta_fifo::Object`] with a resourceVersion), held as
 //! `Arc<K>` and never cloned per handler. Another API client plugs in by implementing
@@ -25,7 +26,9 @@
 //! | [`Reflector`], [`Backoff`] | list and watch (or stream the initial list) into the FIFO |
 //! | [`SharedIndexInformer`] | all of the above wired together |
 //! | [`HasSynced`], [`wait_for_cache_sync`] | waiting for caches, with a timeout and a cause |
-//! | `KubeObject`, `KubeListerWatcher` | the kube adapter (feature `kube`) |
+//! | [`metrics`] | lists, relists, watch ends by cause, events, pending per handler, last version |
+//! | `KubeObject`, `KubeListerWatcher`, `KubeMetadataListerWatcher` | the kube adapter: typed, `DynamicObject` and metadata-only informers (feature `kube`) |
+//! | `SharedInformerFactory` | one shared informer per kube type, started and stopped together (feature `kube`) |
 //!
 //! # Example: an informer without a reflector
 //!
@@ -92,10 +95,15 @@
 //!
 //! # Features
 //!
-//! * `kube` (off by default): `KubeObject`, a newtype making any typed `kube::Resource` an
-//!   informer [`Resource`], and `KubeListerWatcher`, the [`ListerWatcher`] over a
-//!   `kube::Api` (pulls in kube's client, k8s-openapi and serde; needs a tokio runtime). It
-//!   supports streaming lists (`sendInitialEvents`).
+//! * `kube` (off by default): `KubeObject`, a newtype making any `kube::Resource` an
+//!   informer [`Resource`], `KubeListerWatcher`, the [`ListerWatcher`] over a `kube::Api`
+//!   (typed, or `DynamicObject` with `new_with`), `KubeMetadataListerWatcher` for
+//!   metadata-only informers (`PartialObjectMeta`), and `SharedInformerFactory` (pulls in
+//!   kube's client, k8s-openapi and serde; needs a tokio runtime). It supports streaming
+//!   lists (`sendInitialEvents`).
+//! * `prometheus` (off by default): `prometheus::PrometheusMetrics`, a
+//!   [`MetricsProvider`](metrics::MetricsProvider) registering the informer metrics in a
+//!   `prometheus::Registry`.
 //!
 //! # Streaming initial list
 //!
@@ -145,16 +153,17 @@
 //!   every relist first spends one refused watch request (client-go stops asking clients
 //!   that declare no support; there is no such declaration here). The optional watch-list
 //!   consistency check (`KUBE_WATCHLIST_INCONSISTENCY_DETECTOR`) is not done.
-//! * A `SharedInformerFactory` (section 5.13: one informer per type, shared start and
-//!   shutdown).
 //! * Restarting the pop loop after a panic (SI-3's 1 s restart): a panic in delta processing
 //!   ends the pop loop (it is logged when the informer stops); handler panics are caught.
-//! * Metadata-only informers (`PartialObjectMeta`) and `DynamicObject` in the kube adapter
-//!   (it needs `DynamicType = ()`).
+//! * `SharedInformerFactory` covers types with static type information; a factory of
+//!   `DynamicObject` informers (keyed by `ApiResource`) is not done, nor a factory-wide
+//!   transform.
 #![forbid(unsafe_code)]
 
 mod backoff;
 mod error;
+#[cfg(feature = "kube")]
+mod factory;
 mod handler;
 mod index;
 mod indexer;
@@ -165,21 +174,29 @@ mod listener;
 mod lister;
 mod lister_watcher;
 mod memory;
+pub mod metrics;
 mod object;
 mod process_deltas;
 mod processor;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod reflector;
 mod sync;
 
 pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};
 pub use delta_fifo::DeletedObject;
 pub use error::{ApiError, BoxError, HandlerError, IndexerError};
+#[cfg(feature = "kube")]
+pub use factory::{
+    FactoryError, FactoryResource, FactoryScope, KubeInformer, SharedInformerFactory,
+    SharedInformerFactoryBuilder,
+};
 pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
 pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};
 pub use informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};
 #[cfg(feature = "kube")]
-pub use kube::{KubeListerWatcher, KubeObject};
+pub use kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject};
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{

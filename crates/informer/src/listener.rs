@@ -26,6 +26,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::handler::{Notification, ResourceEventHandler};
+use crate::metrics::Gauge;
 
 /// What a handler's buffer does when it is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -80,6 +81,8 @@ pub(crate) struct ListenerShared<K> {
     not_full: Condvar,
     policy: BufferPolicy,
     pending: AtomicUsize,
+    /// Mirrors `pending`, set under `buffer` (the provider's pending-notifications gauge).
+    pending_gauge: Option<Box<dyn Gauge>>,
     dropped: AtomicU64,
     panics: AtomicU64,
     /// Whether same-version updates (resyncs) go to this listener now (SI-12).
@@ -106,7 +109,13 @@ struct SyncCounters {
 const INITIAL_CAPACITY: usize = 1024;
 
 impl<K: Send + Sync + 'static> ListenerShared<K> {
-    pub(crate) fn new(id: u64, name: String, policy: BufferPolicy, resync: Resync) -> Arc<Self> {
+    pub(crate) fn new(
+        id: u64,
+        name: String,
+        policy: BufferPolicy,
+        resync: Resync,
+        pending_gauge: Option<Box<dyn Gauge>>,
+    ) -> Arc<Self> {
         let capacity = match policy {
             BufferPolicy::Unbounded => INITIAL_CAPACITY,
             BufferPolicy::Block { capacity } | BufferPolicy::DropNewest { capacity } => {
@@ -124,6 +133,7 @@ impl<K: Send + Sync + 'static> ListenerShared<K> {
             not_full: Condvar::new(),
             policy,
             pending: AtomicUsize::new(0),
+            pending_gauge,
             dropped: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             syncing: AtomicBool::new(true),
@@ -177,7 +187,7 @@ impl<K: Send + Sync + 'static> ListenerShared<K> {
                 return None;
             }
             if let Some(n) = buffer.queue.pop_front() {
-                self.pending.store(buffer.queue.len(), Ordering::Relaxed);
+                self.set_pending_locked(buffer.queue.len());
                 self.not_full.notify_one();
                 return Some(n);
             }
@@ -215,10 +225,21 @@ impl<K: Send + Sync + 'static> ListenerShared<K> {
             self.sync_state.lock().pending_initial += 1;
         }
         buffer.queue.push_back(notification);
-        self.pending.store(buffer.queue.len(), Ordering::Relaxed);
+        self.set_pending_locked(buffer.queue.len());
         drop(buffer);
         self.not_empty.notify_one();
         true
+    }
+
+    /// Records the buffer's length; called with `buffer` held, so the gauge follows the
+    /// buffer's order of changes.
+    fn set_pending_locked(&self, len: usize) {
+        self.pending.store(len, Ordering::Relaxed);
+        if let Some(gauge) = &self.pending_gauge {
+            // Exact: a buffer never holds 2^53 notifications.
+            #[allow(clippy::cast_precision_loss, reason = "a gauge is an f64")]
+            gauge.set(len as f64);
+        }
     }
 
     fn initial_handled(&self) {
@@ -253,7 +274,7 @@ impl<K: Send + Sync + 'static> ListenerShared<K> {
             let mut buffer = self.buffer.lock();
             buffer.stopped = true;
             buffer.queue.clear();
-            self.pending.store(0, Ordering::Relaxed);
+            self.set_pending_locked(0);
         }
         self.not_empty.notify_all();
         self.not_full.notify_all();

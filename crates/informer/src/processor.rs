@@ -25,6 +25,7 @@ use crate::error::HandlerError;
 use crate::handler::{Notification, ResourceEventHandler};
 use crate::indexer::Indexer;
 use crate::listener::{BufferPolicy, ListenerShared, Resync, SyncStatus};
+use crate::metrics::Recorder;
 
 /// The smallest resync period a handler can get (SI-5): shorter ones are raised to it.
 pub const MIN_RESYNC_PERIOD: Duration = Duration::from_secs(1);
@@ -99,6 +100,8 @@ pub struct SharedProcessor<K> {
     clock: SharedClock,
     deltas_lock: Mutex<()>,
     state: RwLock<State<K>>,
+    /// Makes each handler's pending gauge, if the informer records metrics.
+    metrics: Option<Arc<Recorder>>,
 }
 
 struct State<K> {
@@ -135,7 +138,14 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
                 default_resync,
                 next_id: 0,
             }),
+            metrics: None,
         }
+    }
+
+    /// Gives every handler registered from now on a pending gauge from `recorder`.
+    pub(crate) fn with_metrics(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.metrics = recorder;
+        self
     }
 
     /// Registers `handler` with the default options (SI-4).
@@ -206,6 +216,7 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
         let name = options
             .name
             .unwrap_or_else(|| format!("informer-handler-{id}"));
+        let pending_gauge = self.metrics.as_ref().map(|m| m.pending_gauge(&name));
         let listener = ListenerShared::new(
             id,
             name.clone(),
@@ -215,6 +226,7 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
                 effective,
                 next: now + effective,
             },
+            pending_gauge,
         );
         listener
             .spawn(Box::new(handler))

@@ -25,10 +25,12 @@ use futures::StreamExt;
 use futures::future::{Either, select};
 use parking_lot::Mutex;
 use timer_wheel::{Driver, SharedClock, Timer};
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::error::ApiError;
 use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream};
+use crate::metrics::{EventType, InformerMetrics, Recorder};
 use crate::object::{Resource, version_of};
 
 /// Page size of a paginated list (client-go's pager default).
@@ -213,6 +215,7 @@ pub struct ReflectorBuilder<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    metrics: Option<Arc<Recorder>>,
 }
 
 impl<K, L> ReflectorBuilder<K, L> {
@@ -300,6 +303,20 @@ impl<K, L> ReflectorBuilder<K, L> {
         self
     }
 
+    /// Records lists, relists, watch ends by cause, events by type and the last synced
+    /// version into `metrics` (see [`metrics`](crate::metrics); its `pending` family is
+    /// unused here: handlers belong to an informer).
+    pub fn metrics(mut self, metrics: InformerMetrics) -> Self {
+        self.metrics = Some(Arc::new(Recorder::new(metrics)));
+        self
+    }
+
+    /// As [`metrics`](Self::metrics), sharing the informer's recorder.
+    pub(crate) fn recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.metrics = recorder;
+        self
+    }
+
     /// The reflector.
     pub fn build(self) -> Reflector<K, L> {
         Reflector {
@@ -315,6 +332,7 @@ impl<K, L> ReflectorBuilder<K, L> {
             hook: self.hook,
             seed: self.seed,
             streaming_list: self.streaming_list,
+            metrics: self.metrics,
             last_sync_rv: Mutex::new(String::new()),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
@@ -403,6 +421,7 @@ pub struct Reflector<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    metrics: Option<Arc<Recorder>>,
     /// The version of the last list or watch event applied to the FIFO; `""` before any.
     last_sync_rv: Mutex<String>,
     /// Set while a `run` is in progress.
@@ -462,6 +481,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             hook: None,
             seed: None,
             streaming_list: false,
+            metrics: None,
         }
     }
 
@@ -586,36 +606,50 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 send_initial_events: true,
             };
             let started = self.clock.now();
-            let error = match self.lister_watcher.watch(&options).await {
+            let span =
+                tracing::debug_span!("watch_list", reflector = %self.name, resource_version = %rv);
+            let opened = self
+                .lister_watcher
+                .watch(&options)
+                .instrument(span.clone())
+                .await;
+            let error = match opened {
                 Err(source) => ReflectorError::WatchOpen {
                     name: self.name.clone(),
                     resource_version: rv.clone(),
                     source,
                 },
-                Ok(mut stream) => match self.initial_events(&mut stream, &rv).await {
-                    Ok((items, list_rv, events)) => {
-                        state.rv_unavailable = false;
-                        if let Err(source) = self.fifo.replace(items, &list_rv) {
-                            let error = ReflectorError::Store {
-                                name: self.name.clone(),
-                                resource_version: list_rv,
-                                source: Arc::new(source),
-                            };
-                            tracing::warn!(reflector = %self.name, %error, "replace failed");
-                            self.report(Call::WatchList, rv, Some(error), Next::RelistAfterBackoff);
-                            return WatchListOutcome::Retry;
+                Ok(mut stream) => {
+                    match self.initial_events(&mut stream, &rv).instrument(span).await {
+                        Ok((items, list_rv, events)) => {
+                            state.rv_unavailable = false;
+                            if let Err(source) = self.fifo.replace(items, &list_rv) {
+                                let error = ReflectorError::Store {
+                                    name: self.name.clone(),
+                                    resource_version: list_rv,
+                                    source: Arc::new(source),
+                                };
+                                tracing::warn!(reflector = %self.name, %error, "replace failed");
+                                self.report(
+                                    Call::WatchList,
+                                    rv,
+                                    Some(error),
+                                    Next::RelistAfterBackoff,
+                                );
+                                return WatchListOutcome::Retry;
+                            }
+                            self.set_last_sync_rv(&list_rv);
+                            self.report(Call::WatchList, rv, None, Next::Watch);
+                            return WatchListOutcome::Synced(Resumed {
+                                stream,
+                                started,
+                                events,
+                            });
                         }
-                        self.set_last_sync_rv(&list_rv);
-                        self.report(Call::WatchList, rv, None, Next::Watch);
-                        return WatchListOutcome::Synced(Resumed {
-                            stream,
-                            started,
-                            events,
-                        });
+                        // The stream is dropped (stopped) before anything else happens (RF-22).
+                        Err(error) => error,
                     }
-                    // The stream is dropped (stopped) before anything else happens (RF-22).
-                    Err(error) => error,
-                },
+                }
             };
             let unavailable = error
                 .api_error()
@@ -697,6 +731,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             };
             events += 1;
             last_event = self.clock.now();
+            self.count(&event);
             match event {
                 WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
                     match self.fifo.key_of(&obj) {
@@ -789,6 +824,16 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
 
     /// One paginated list at `rv` (RF-7, RF-8); returns the items and the list's version.
     async fn list_at(&self, state: &mut RunState, rv: &str) -> Result<(Vec<K>, String), ApiError> {
+        let span = tracing::debug_span!("list", reflector = %self.name, resource_version = %rv);
+        self.list_pages(state, rv).instrument(span).await
+    }
+
+    /// The pages of [`list_at`](Self::list_at).
+    async fn list_pages(
+        &self,
+        state: &mut RunState,
+        rv: &str,
+    ) -> Result<(Vec<K>, String), ApiError> {
         let limit = match self.page_size {
             Some(limit) => limit,
             None if state.paginated => DEFAULT_PAGE_SIZE,
@@ -875,8 +920,11 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 send_initial_events: false,
             };
             let started = self.clock.now();
+            let span =
+                tracing::debug_span!("watch", reflector = %self.name, resource_version = %rv);
             let opened = self
                 .with_resync(self.lister_watcher.watch(&options), resync)
+                .instrument(span.clone())
                 .await;
             let stream = match opened {
                 Ok(stream) => stream,
@@ -903,6 +951,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             let trust_added = !(rv.is_empty() || rv == "0");
             if !self
                 .consume(state, resync, stream, started, 0, trust_added)
+                .instrument(span)
                 .await?
             {
                 return Ok(());
@@ -926,6 +975,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 break None;
             };
             events += 1;
+            self.count(&event);
             let (obj_rv, applied) = match event {
                 WatchEvent::Added(obj) => {
                     let rv = version_of(&obj).map(str::to_owned);
@@ -1064,6 +1114,22 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         let mut last = self.last_sync_rv.lock();
         last.clear();
         last.push_str(rv);
+        if let Some(metrics) = &self.metrics {
+            metrics.last_sync_resource_version(rv);
+        }
+    }
+
+    /// Counts a watch event by type.
+    fn count(&self, event: &WatchEvent<K>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.event(match event {
+                WatchEvent::Added(_) => EventType::Added,
+                WatchEvent::Modified(_) => EventType::Modified,
+                WatchEvent::Deleted(_) => EventType::Deleted,
+                WatchEvent::Bookmark { .. } => EventType::Bookmark,
+                WatchEvent::Error(_) => EventType::Error,
+            });
+        }
     }
 
     fn report(
@@ -1073,13 +1139,20 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         error: Option<ReflectorError>,
         next: Next,
     ) {
+        if self.hook.is_none() && self.metrics.is_none() {
+            return;
+        }
+        let end = Termination {
+            call,
+            resource_version,
+            error,
+            next,
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.termination(&end);
+        }
         if let Some(hook) = &self.hook {
-            hook(&Termination {
-                call,
-                resource_version,
-                error,
-                next,
-            });
+            hook(&end);
         }
     }
 }

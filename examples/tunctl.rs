@@ -54,7 +54,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tunctl: {e}\n{USAGE}");
+            eprintln!("tunctl: {e}");
+            eprintln!("{USAGE}");
             ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@
 //! here; without root they are skipped loudly and their committed cast is kept.
 
 mod cast;
+mod ping;
 mod pty;
 mod render;
 
@@ -39,6 +40,8 @@ struct Demo {
     commands: &'static [(&'static [&'static str], bool)],
     /// Needs root and runs in a network namespace of its own.
     privileged: bool,
+    /// Run on a thread while each command runs, with the demo's namespace (privileged demos).
+    load: Option<fn(&str) -> Result<(), String>>,
 }
 
 const DEMOS: &[Demo] = &[
@@ -47,37 +50,60 @@ const DEMOS: &[Demo] = &[
         title: "flywheel: the pod controller against an embedded fake API server",
         commands: &[(&["--embedded", "--duration", "5"], true)],
         privileged: false,
+        load: None,
     },
     Demo {
         name: "timers",
         title: "flywheel: Go-style timers on a timing wheel, real and fake clock",
         commands: &[(&[], true)],
         privileged: false,
+        load: None,
     },
     Demo {
         name: "delta-fifo",
         title: "flywheel: a DeltaFIFO consumer loop and a relist tombstone",
         commands: &[(&[], true)],
         privileged: false,
+        load: None,
     },
     Demo {
         name: "informer",
         title: "flywheel: a shared informer with two handlers and an index",
         commands: &[(&[], true)],
         privileged: false,
+        load: None,
     },
     Demo {
         name: "tunctl",
-        title: "flywheel: ip tuntap in a few lines (as root, in a fresh network namespace)",
+        title: "flywheel: ip tuntap's own arguments and output (as root, in a fresh network namespace)",
         commands: &[
-            (&["add", "fly0", "--mode", "tap"], true),
-            (&["add", "fly1", "--multi-queue", "2"], true),
-            (&["add", "fly2", "--mode", "bridge"], false),
+            (&["add", "dev", "fly0", "mode", "tap", "user", "1000"], true),
+            (
+                &[
+                    "add",
+                    "dev",
+                    "fly1",
+                    "mode",
+                    "tun",
+                    "multi_queue",
+                    "vnet_hdr",
+                ],
+                true,
+            ),
+            (&["add", "dev", "fly2", "mode", "bridge"], false),
             (&["show"], true),
-            (&["del", "fly0"], true),
+            (&["del", "dev", "fly0", "mode", "tap"], true),
             (&["show"], true),
         ],
         privileged: true,
+        load: None,
+    },
+    Demo {
+        name: "tun-ping",
+        title: "flywheel: a TUN device answering ping from userspace (as root, in a fresh network namespace)",
+        commands: &[(&["--count", "3"], true)],
+        privileged: true,
+        load: Some(|netns| ping::ping_in(netns, std::net::Ipv4Addr::new(10, 0, 0, 2), 3)),
     },
 ];
 
@@ -185,7 +211,18 @@ fn record(demo: &Demo, binary: &Path) -> Result<Cast, String> {
                 command
             }
         };
+        let load = match (demo.load, &netns) {
+            (Some(load), Some(ns)) => {
+                let name = ns.0.clone();
+                Some(std::thread::spawn(move || load(&name)))
+            }
+            _ => None,
+        };
         let output = pty::run(terminal_env(command), WIDTH, HEIGHT)?;
+        if let Some(load) = load {
+            load.join()
+                .map_err(|_| format!("the load of demo `{}` panicked", demo.name))??;
+        }
         let mut last = Duration::ZERO;
         for chunk in &output.chunks {
             cast.wait(chunk.at.saturating_sub(last));

@@ -63,7 +63,16 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ),
     (
         "tunctl",
-        &["created {} (persistent)", "tunctl: {e}", "{line}"],
+        &["created {} (persistent)", "tunctl: {e}", "{dev}"],
+    ),
+    (
+        "tun-ping",
+        &[
+            "{}: {}/{} up; answering ICMP echo for {} (try: ping {})",
+            "recv {len:>5} bytes  {}",
+            "sent {len:>5} bytes  {}",
+            "{replies} echo replies sent; bye",
+        ],
     ),
 ];
 

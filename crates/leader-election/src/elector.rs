@@ -110,7 +110,9 @@ pub(crate) struct Callbacks {
 
 /// A replica's fair share of a set of shards: how many it may take while others may still come.
 pub(crate) struct FairShare {
-    /// Shards this replica leads now (shared by its electors).
+    /// Shards this replica leads now, plus slots reserved by attempts in flight (shared by its
+    /// electors). A slot is reserved before the write, so electors deciding at once cannot all
+    /// pass the cap.
     pub(crate) owned: Arc<AtomicUsize>,
     /// It takes a free shard while it owns fewer than this.
     pub(crate) cap: usize,
@@ -161,10 +163,13 @@ enum Event {
 }
 
 /// What an attempt decided to write.
+///
+/// `claimed`: the write takes a lease this replica does not hold, and a slot of its fair share
+/// was reserved for it (given back if the write does not win).
 enum Plan {
     Wait,
-    Create(LeaderElectionRecord),
-    Update(ObservedLease, LeaderElectionRecord),
+    Create(LeaderElectionRecord, bool),
+    Update(ObservedLease, LeaderElectionRecord, bool),
 }
 
 impl LeaderElector {
@@ -285,16 +290,25 @@ impl LeaderElector {
             }
         };
         let plan = self.decide(read, after, &mut events);
-        let written = match plan {
+        let (op, written, claimed) = match plan {
             Plan::Wait => {
                 self.finish(events, false);
                 return Ok(false);
             }
-            Plan::Create(record) => ("create", self.inner.lock.create(&record).await),
-            Plan::Update(seen, record) => ("update", self.inner.lock.update(&seen, &record).await),
+            Plan::Create(record, claimed) => {
+                ("create", self.inner.lock.create(&record).await, claimed)
+            }
+            Plan::Update(seen, record, claimed) => (
+                "update",
+                self.inner.lock.update(&seen, &record).await,
+                claimed,
+            ),
         };
-        let result = match written {
-            (_, Ok(lease)) => Ok(self.won(start, lease, &mut events)),
+        if claimed && written.is_err() {
+            self.unclaim();
+        }
+        let result = match (op, written) {
+            (_, Ok(lease)) => Ok(self.won(start, lease, claimed, &mut events)),
             (_, Err(LockError::Lost)) => {
                 tracing::debug!(lease = %self.lease(), identity = %self.identity(), "lost the race for the lease");
                 Ok(false)
@@ -426,10 +440,11 @@ impl LeaderElector {
             if !first_look && now < missing_since + ld {
                 return Plan::Wait;
             }
-            if !self.may_take(now.saturating_duration_since(missing_since + ld)) {
+            let Some(claimed) = self.claim(now.saturating_duration_since(missing_since + ld))
+            else {
                 return Plan::Wait;
-            }
-            return Plan::Create(self.record_for(None));
+            };
+            return Plan::Create(self.record_for(None), claimed);
         };
 
         let changed = !matches!(&state.observed, Observed::Present(o) if o.resource_version == seen.resource_version);
@@ -450,7 +465,7 @@ impl LeaderElector {
             && (leading || state.my_write.as_deref() == Some(seen.resource_version.as_str()));
         if ours {
             let record = self.record_for(Some(&seen.record));
-            return Plan::Update(seen, record);
+            return Plan::Update(seen, record, false);
         }
         if state.token.is_some() {
             tracing::warn!(lease = %self.lease(), identity = %me, holder = %holder, "the lease was written by someone else: stopping");
@@ -458,11 +473,14 @@ impl LeaderElector {
         }
         let observed_at = state.observed_at.unwrap_or(now);
         let expiry = observed_at + self.hold_time(&seen.record);
-        if now < expiry || !self.may_take(now.saturating_duration_since(expiry)) {
+        if now < expiry {
             return Plan::Wait;
         }
+        let Some(claimed) = self.claim(now.saturating_duration_since(expiry)) else {
+            return Plan::Wait;
+        };
         let record = self.record_for(Some(&seen.record));
-        Plan::Update(seen, record)
+        Plan::Update(seen, record, claimed)
     }
 
     /// How long a record keeps others out after it is seen: nothing if free, else the longer of
@@ -475,11 +493,27 @@ impl LeaderElector {
         }
     }
 
-    /// Whether the fair share allows taking a lease that has been free for `free_for`.
-    fn may_take(&self, free_for: Duration) -> bool {
-        self.inner.share.as_ref().is_none_or(|share| {
-            share.owned.load(Ordering::Acquire) < share.cap || free_for >= share.grace
-        })
+    /// Whether the fair share allows taking a lease that has been free for `free_for`; if so,
+    /// reserves a slot (`Some(true)`), or `Some(false)` when there is no fair share to keep.
+    fn claim(&self, free_for: Duration) -> Option<bool> {
+        let Some(share) = &self.inner.share else {
+            return Some(false);
+        };
+        let abandoned = free_for >= share.grace;
+        share
+            .owned
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owned| {
+                (owned < share.cap || abandoned).then_some(owned + 1)
+            })
+            .ok()
+            .map(|_| true)
+    }
+
+    /// Gives back a slot reserved by [`Self::claim`].
+    fn unclaim(&self) {
+        if let Some(share) = &self.inner.share {
+            share.owned.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Our record, renewing `old` if it is ours, else taking over from it (or creating).
@@ -505,7 +539,13 @@ impl LeaderElector {
     }
 
     /// Records a successful write made by an attempt that started at `start`.
-    fn won(&self, start: Instant, lease: ObservedLease, events: &mut Vec<Event>) -> bool {
+    fn won(
+        &self,
+        start: Instant,
+        lease: ObservedLease,
+        claimed: bool,
+        events: &mut Vec<Event>,
+    ) -> bool {
         let now = self.clock().now();
         let until = start + self.inner.timings.renew_deadline;
         let mut state = self.inner.state.lock();
@@ -520,13 +560,19 @@ impl LeaderElector {
             // The write took longer than the renew deadline: others may already count from
             // the previous version. Do not act; the next attempt renews if nobody else wrote.
             self.lose_locked(&mut state, events);
+            if claimed {
+                self.unclaim();
+            }
             return false;
         }
         state.leading_until = Some(until);
+        if state.token.is_some() && claimed {
+            self.unclaim();
+        }
         if state.token.is_none() {
             let token = CancellationToken::new();
             state.token = Some(token.clone());
-            if let Some(share) = &self.inner.share {
+            if let (Some(share), false) = (&self.inner.share, claimed) {
                 share.owned.fetch_add(1, Ordering::AcqRel);
             }
             tracing::info!(lease = %self.lease(), identity = %self.identity(), "started leading");

@@ -9,7 +9,7 @@
 //!   when leadership ends), stopped-leading and new-leader.
 //! * [`LeaseLock`]: the lease as a lock: get, create and update with the resourceVersion
 //!   (optimistic concurrency; a 409 means "someone else wrote first").
-//! * `Shards`: N leases `<name>-shard-<i>`; keys map to a shard by FNV-1a 64 ([`shard_of`]);
+//! * [`Shards`]: N leases `<name>-shard-<i>`; keys map to a shard by FNV-1a 64 ([`shard_of`]);
 //!   each replica holds its fair share and takes over the shards of a replica that died.
 //!
 //! # Safety argument, in short
@@ -62,6 +62,7 @@ mod hash;
 mod lock;
 mod record;
 mod run;
+mod shards;
 mod status;
 
 pub use builder::LeaderElectorBuilder;
@@ -74,5 +75,6 @@ pub use error::{Error, Result};
 pub use hash::{fnv1a_64, shard_of};
 pub use lock::{LeaseLock, LockError, ObservedLease};
 pub use record::LeaderElectionRecord;
+pub use shards::{Shards, ShardsBuilder};
 pub use status::Status;
 pub use tokio_util::sync::CancellationToken;

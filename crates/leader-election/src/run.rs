@@ -151,7 +151,7 @@ impl LeaderElector {
                         tracing::warn!(lease = %self.lease(), identity = %self.identity(), %error, "leader election attempt failed");
                     }
                 }
-                woke = self.sleep_until(deadline), if deadline.is_some() => {
+                woke = self.sleep_until(deadline, false), if deadline.is_some() => {
                     if let Err(e) = woke {
                         break Err(e);
                     }
@@ -170,11 +170,10 @@ impl LeaderElector {
                 }
             };
             let wake = self.deadline().map_or(next, |d| d.min(next));
-            self.set_next_wake(Some(wake));
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break Ok(()),
-                woke = self.sleep_until(Some(wake)) => {
+                woke = self.sleep_until(Some(wake), true) => {
                     if let Err(e) = woke {
                         break Err(e);
                     }
@@ -187,8 +186,11 @@ impl LeaderElector {
         outcome
     }
 
-    /// Waits on the driver until `at` (at once if it has passed; forever if `None`).
-    async fn sleep_until(&self, at: Option<Instant>) -> Result<()> {
+    /// Waits on the driver until `at` (at once if it has passed; forever if `None`). With
+    /// `publish`, the wake-up time appears in [`Status::next_wake`](crate::Status::next_wake)
+    /// once the timer is armed (not before: an observer that moves a fake clock when everybody
+    /// sleeps must not move it between the reading of the time and the arming of the timer).
+    async fn sleep_until(&self, at: Option<Instant>, publish: bool) -> Result<()> {
         let Some(at) = at else {
             return std::future::pending().await;
         };
@@ -197,6 +199,9 @@ impl LeaderElector {
             return Ok(());
         }
         let timer = self.inner.driver.timer(delay);
+        if publish {
+            self.set_next_wake(Some(at));
+        }
         timer
             .recv_async()
             .await

@@ -527,13 +527,22 @@ impl LeaderElector {
             Some(old) => (Some(now), old.leader_transitions.saturating_add(1)),
             None => (Some(now), 0),
         };
+        // Every write must change the lease, or the server keeps its resourceVersion and
+        // followers would not see a renewal: the renew time only moves forward, even if the
+        // wall clock stands still or steps back.
+        let renew_time = match old.and_then(|o| o.renew_time) {
+            Some(previous) if previous >= now => previous
+                .checked_add(Duration::from_micros(1))
+                .unwrap_or(previous),
+            _ => now,
+        };
         LeaderElectionRecord {
             holder_identity: me.clone(),
             lease_duration: Duration::from_secs(u64::from(
                 self.inner.timings.lease_seconds().unsigned_abs(),
             )),
             acquire_time,
-            renew_time: Some(now),
+            renew_time: Some(renew_time),
             leader_transitions: transitions,
         }
     }

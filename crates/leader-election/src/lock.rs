@@ -65,7 +65,9 @@ pub enum LockError {
 ///     ..LeaderElectionRecord::default()
 /// };
 /// let first = lock.create(&record).await?;
-/// let second = lock.update(&first, &record).await?;
+/// let renewed = LeaderElectionRecord { leader_transitions: 1, ..record.clone() };
+/// let second = lock.update(&first, &renewed).await?;
+/// assert_ne!(first.resource_version, second.resource_version);
 /// // Writing against the first version again is a lost race, not an error of the API.
 /// assert!(matches!(lock.update(&first, &record).await, Err(LockError::Lost)));
 /// assert_eq!(lock.get().await?, Some(second));
@@ -152,6 +154,10 @@ impl LeaseLock {
     }
 
     /// Replaces the lease's record, if its resourceVersion is still `seen.resource_version`.
+    ///
+    /// Like the real API server, the server may treat a write that changes nothing as a no-op
+    /// that keeps the resourceVersion: then nobody sees a change. Electors always write a renew
+    /// time later than the previous one, so their writes are never no-ops.
     ///
     /// # Errors
     ///

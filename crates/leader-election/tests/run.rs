@@ -183,3 +183,49 @@ async fn run_a_partitioned_leader_stops_before_the_successor_starts() {
     b.shutdown.cancel();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_ends_the_term_at_the_deadline_while_a_renewal_hangs() {
+    let server = server().await;
+    let (clock, driver) = fake_time();
+    let a = start(builder(&server, "ctrl", "a", &driver).build().unwrap());
+    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
+        a.elector.is_leader()
+    })
+    .await;
+    let token = a.elector.leading_token().unwrap();
+    let deadline_in = {
+        let timings = a.elector.timings();
+        timings.renew_deadline
+    };
+
+    // Every request now takes 3 s of real time: the next renewal is in flight while the test
+    // moves virtual time past the deadline.
+    server.faults().set_latency(Duration::from_secs(3));
+    let mut status = a.elector.subscribe();
+    let wake = status.borrow().next_wake.unwrap();
+    clock.set(wake + Duration::from_millis(1));
+    tokio::time::timeout(LIMIT, status.wait_for(|s| s.next_wake.is_none()))
+        .await
+        .unwrap()
+        .unwrap();
+    let attempts = a.elector.subscribe().borrow().attempts;
+    clock.advance(deadline_in);
+    tokio::time::timeout(LIMIT, token.cancelled())
+        .await
+        .expect("the term did not end at its deadline");
+    // It ended while the read was still on its way: not because an answer came back late.
+    assert_eq!(a.elector.subscribe().borrow().attempts, attempts);
+    assert!(!a.elector.is_leader());
+    assert!(!a.elector.subscribe().borrow().leading);
+
+    // The server answers again: nobody else wrote, so a renews its own lease and leads again.
+    server.faults().clear();
+    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
+        a.elector.is_leader()
+    })
+    .await;
+    a.shutdown.cancel();
+    a.task.await.unwrap().unwrap();
+    server.shutdown().await;
+}

@@ -276,8 +276,10 @@ impl LeaderElector {
     #[doc(alias = "tryAcquireOrRenew")]
     pub async fn try_acquire_or_renew(&self) -> Result<bool> {
         let _attempt = self.inner.attempt.lock().await;
+        // Callbacks of each stage run before the next await, so a dropped attempt loses none.
         let mut events = Vec::new();
         self.expire_locked(&mut self.inner.state.lock(), &mut events);
+        self.finish(std::mem::take(&mut events), false);
         let start = self.clock().now();
         let read = self.inner.lock.get().await;
         let after = self.clock().now();
@@ -285,30 +287,29 @@ impl LeaderElector {
         let read = match read {
             Ok(read) => read,
             Err(source) => {
-                self.finish(events, true);
+                self.finish(Vec::new(), true);
                 return Err(self.api_error("get", source));
             }
         };
         let plan = self.decide(read, after, &mut events);
-        let (op, written, claimed) = match plan {
-            Plan::Wait => {
-                self.finish(events, false);
-                return Ok(false);
-            }
+        self.finish(std::mem::take(&mut events), false);
+        let (op, written, claim) = match plan {
+            Plan::Wait => return Ok(false),
             Plan::Create(record, claimed) => {
-                ("create", self.inner.lock.create(&record).await, claimed)
+                let claim = Claim::new(self, claimed);
+                ("create", self.inner.lock.create(&record).await, claim)
             }
-            Plan::Update(seen, record, claimed) => (
-                "update",
-                self.inner.lock.update(&seen, &record).await,
-                claimed,
-            ),
+            Plan::Update(seen, record, claimed) => {
+                let claim = Claim::new(self, claimed);
+                let written = self.inner.lock.update(&seen, &record).await;
+                ("update", written, claim)
+            }
         };
-        if claimed && written.is_err() {
-            self.unclaim();
-        }
         let result = match (op, written) {
-            (_, Ok(lease)) => Ok(self.won(start, lease, claimed, &mut events)),
+            (_, Ok(lease)) => {
+                let claimed = claim.take();
+                Ok(self.won(start, lease, claimed, &mut events))
+            }
             (_, Err(LockError::Lost)) => {
                 tracing::debug!(lease = %self.lease(), identity = %self.identity(), "lost the race for the lease");
                 Ok(false)
@@ -653,6 +654,35 @@ impl LeaderElector {
             op,
             lease: self.lease(),
             source,
+        }
+    }
+}
+
+/// A fair-share slot reserved for a write in flight: given back when dropped (the write lost,
+/// failed, or the attempt was cancelled) unless [`Claim::take`] hands it to the new term.
+struct Claim<'a> {
+    elector: &'a LeaderElector,
+    armed: bool,
+}
+
+impl<'a> Claim<'a> {
+    fn new(elector: &'a LeaderElector, claimed: bool) -> Self {
+        Self {
+            elector,
+            armed: claimed,
+        }
+    }
+
+    /// Whether a slot was reserved; the caller now accounts for it.
+    fn take(mut self) -> bool {
+        std::mem::replace(&mut self.armed, false)
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.elector.unclaim();
         }
     }
 }

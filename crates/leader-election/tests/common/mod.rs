@@ -85,13 +85,19 @@ pub async fn settle(clock: &FakeClock, running: &[&LeaderElector]) {
     for elector in running {
         let mut rx = elector.subscribe();
         let clock = clock.clone();
-        tokio::time::timeout(
+        let settled = tokio::time::timeout(
             LIMIT,
             rx.wait_for(|s| s.next_wake.is_some_and(|w| w > clock.now())),
         )
-        .await
-        .expect("an elector never settled")
-        .expect("status channel closed");
+        .await;
+        assert!(
+            settled.is_ok(),
+            "{} ({}) never settled: {:?}, now {:?}",
+            elector.identity(),
+            elector.lease(),
+            elector.subscribe().borrow().clone(),
+            clock.now()
+        );
     }
 }
 

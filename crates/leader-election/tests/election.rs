@@ -425,3 +425,35 @@ async fn bad_configuration_is_a_typed_error() {
     assert_eq!(stops.load(Ordering::SeqCst), 0);
     server.shutdown().await;
 }
+
+/// The documented skew bound: a follower whose clock runs up to `lease_duration /
+/// renew_deadline` (1.5x) as fast as the leader's never overlaps with it; beyond, it can. Wall
+/// clocks play no part (each replica has its own fake clock, started at unrelated instants).
+#[tokio::test]
+async fn clock_rates_within_the_documented_bound_never_overlap() {
+    for (rate, overlap_expected) in [(1.0, false), (1.4, false), (1.6, true)] {
+        let server = server().await;
+        let (clock_a, driver_a) = fake_time();
+        let (clock_b, driver_b) = fake_time();
+        clock_b.advance(Duration::from_secs(3600)); // an hour apart: does not matter
+        let a = builder(&server, "ctrl", "a", &driver_a).build().unwrap();
+        let b = builder(&server, "ctrl", "b", &driver_b).build().unwrap();
+        assert!(a.try_acquire_or_renew().await.unwrap());
+        assert!(!b.try_acquire_or_renew().await.unwrap());
+        server
+            .faults()
+            .fail(FaultRule::status(503).client("a").always());
+        let step = Duration::from_millis(100);
+        let mut overlap = false;
+        for _ in 0..200 {
+            clock_a.advance(step);
+            clock_b.advance(step.mul_f64(rate));
+            assert!(a.try_acquire_or_renew().await.is_err());
+            let _ = b.try_acquire_or_renew().await.unwrap();
+            overlap |= a.is_leader() && b.is_leader();
+        }
+        assert!(b.is_leader(), "rate {rate}: b took over in the end");
+        assert_eq!(overlap, overlap_expected, "rate {rate}");
+        server.shutdown().await;
+    }
+}

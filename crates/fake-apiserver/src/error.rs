@@ -34,6 +34,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A client name for [`ServerHandle::named_client`](crate::ServerHandle::named_client) is
+    /// not a valid HTTP header value.
+    #[error("client name {0:?} is not a valid header value")]
+    ClientName(String),
     /// A resource definition was refused.
     #[error("invalid resource definition: {0}")]
     InvalidResource(String),

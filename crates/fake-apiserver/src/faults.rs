@@ -17,6 +17,10 @@ use parking_lot::Mutex;
 use crate::status::ApiError;
 use crate::store::Store;
 
+/// The request header that names a client for [`FaultRule::client`]; clients from
+/// [`ServerHandle::named_client`](crate::ServerHandle::named_client) send it.
+pub const CLIENT_HEADER: &str = "x-fake-apiserver-client";
+
 /// A request kind, as the API server's authorizer names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -55,6 +59,7 @@ pub struct FaultRule {
     error: ApiError,
     verb: Option<Verb>,
     resource: Option<String>,
+    client: Option<String>,
     remaining: Option<u64>,
 }
 
@@ -71,6 +76,7 @@ impl FaultRule {
             error,
             verb: None,
             resource: None,
+            client: None,
             remaining: Some(1),
         }
     }
@@ -86,6 +92,25 @@ impl FaultRule {
     #[must_use]
     pub fn resource(mut self, plural: &str) -> Self {
         self.resource = Some(plural.to_owned());
+        self
+    }
+
+    /// Only requests whose [`CLIENT_HEADER`] is `name`: the requests of one client, as when that
+    /// client alone is cut off from the server (a network partition). Requests without the
+    /// header never match.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fake_apiserver::FaultRule;
+    ///
+    /// // Every request of the client named "replica-a" fails with 503 until cleared.
+    /// let rule = FaultRule::status(503).client("replica-a").always();
+    /// # let _ = rule;
+    /// ```
+    #[must_use]
+    pub fn client(mut self, name: &str) -> Self {
+        self.client = Some(name.to_owned());
         self
     }
 
@@ -116,9 +141,10 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, verb: Verb, resource: &str) -> bool {
+    fn matches(&self, verb: Verb, resource: &str, client: Option<&str>) -> bool {
         self.verb.is_none_or(|v| v == verb)
             && self.resource.as_deref().is_none_or(|r| r == resource)
+            && self.client.as_deref().is_none_or(|c| Some(c) == client)
     }
 }
 
@@ -150,10 +176,18 @@ impl FaultState {
         }
     }
 
-    /// The injected error for this request, if a rule matches (consuming one use).
-    pub(crate) fn check(&self, verb: Verb, resource: &str) -> Option<ApiError> {
+    /// The injected error for this request, if a rule matches (consuming one use). `client` is
+    /// the request's [`CLIENT_HEADER`], if any.
+    pub(crate) fn check(
+        &self,
+        verb: Verb,
+        resource: &str,
+        client: Option<&str>,
+    ) -> Option<ApiError> {
         let mut rules = self.rules.lock();
-        let i = rules.iter().position(|r| r.matches(verb, resource))?;
+        let i = rules
+            .iter()
+            .position(|r| r.matches(verb, resource, client))?;
         let error = rules[i].error.clone();
         match &mut rules[i].remaining {
             Some(n) if *n <= 1 => {

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderName, HeaderValue};
 use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::faults::{FaultState, Faults};
+use crate::faults::{CLIENT_HEADER, FaultState, Faults};
 use crate::resources::{Registry, ResourceDef, ResourceKey};
 use crate::server::{self, Shared};
 use crate::status::ApiError;
@@ -176,17 +177,7 @@ impl Builder {
             }
         }
         let url = format!("http://{addr}");
-        let mut config = kube::Config::new(
-            url.parse()
-                .map_err(|_| Error::InvalidResource(format!("bad url {url}")))?,
-        );
-        // kube retries 429/503/504 by itself (up to 15 times, backing off to minutes): tests must
-        // see injected faults as they are, so this client does not.
-        config.default_retry = false;
-        let client = kube::Client::try_from(config).map_err(|source| Error::Client {
-            url: url.clone(),
-            source,
-        })?;
+        let client = build_client(&url, None)?;
 
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let router = axum::Router::new()
@@ -214,6 +205,28 @@ impl Builder {
             task: Some(task),
         })
     }
+}
+
+/// A client for `url` without kube's own retries, sending [`CLIENT_HEADER`] when `name` is set.
+fn build_client(url: &str, name: Option<&str>) -> Result<kube::Client> {
+    let client_error = |source| Error::Client {
+        url: url.to_owned(),
+        source,
+    };
+    let mut config = kube::Config::new(
+        url.parse()
+            .map_err(|_| Error::InvalidResource(format!("bad url {url}")))?,
+    );
+    // kube retries 429/503/504 by itself (up to 15 times, backing off to minutes): tests must
+    // see injected faults as they are, so this client does not.
+    config.default_retry = false;
+    if let Some(name) = name {
+        let value = HeaderValue::from_str(name).map_err(|_| Error::ClientName(name.to_owned()))?;
+        config
+            .headers
+            .push((HeaderName::from_static(CLIENT_HEADER), value));
+    }
+    kube::Client::try_from(config).map_err(client_error)
 }
 
 fn check_def(def: &ResourceDef) -> Result<()> {
@@ -268,6 +281,39 @@ impl ServerHandle {
     /// client from [`Self::url`] to get kube's defaults.
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// A new `kube::Client` for this server that names itself `name` in every request (the
+    /// [`CLIENT_HEADER`] header), so [`FaultRule::client`](crate::FaultRule::client) can fail its
+    /// requests alone: one replica cut off from the server while the others carry on. Like
+    /// [`Self::client`], it does not retry by itself. It has its own connection pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ClientName`] if `name` is not a valid header value (control characters);
+    /// [`Error::Client`] if kube cannot build the client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use fake_apiserver::{FakeApiServer, FaultRule};
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// use kube::Api;
+    ///
+    /// let server = FakeApiServer::builder().start().await?;
+    /// server.faults().fail(FaultRule::status(503).client("cut-off").always());
+    /// let cut_off: Api<ConfigMap> = Api::namespaced(server.named_client("cut-off")?, "default");
+    /// let fine: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    /// assert!(cut_off.get_opt("x").await.is_err());
+    /// assert!(fine.get_opt("x").await?.is_none());
+    /// server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn named_client(&self, name: &str) -> Result<kube::Client> {
+        build_client(&self.url, Some(name))
     }
 
     /// The fault-injection control handle.

@@ -2,8 +2,8 @@
 //! benches.
 //!
 //! It speaks the Kubernetes REST API (JSON) for the built-in core/v1 pods, configmaps, secrets,
-//! services, namespaces, nodes, events and apps/v1 deployments, and for any resource registered at
-//! runtime, with the semantics informers depend on: one global, monotonically increasing
+//! services, namespaces, nodes, events, apps/v1 deployments and coordination.k8s.io/v1 leases, and
+//! for any resource registered at runtime, with the semantics informers depend on: one global, monotonically increasing
 //! resourceVersion; optimistic concurrency; list pagination and resourceVersion rules; watches
 //! from a resourceVersion with a bounded history (410 Gone beyond it), bookmarks, timeouts and
 //! streaming lists (`sendInitialEvents`); every error a `metav1.Status`. A [`Faults`] handle
@@ -65,7 +65,7 @@ mod table;
 mod watch;
 
 pub use error::{Error, Result};
-pub use faults::{FaultRule, Faults, Verb};
+pub use faults::{CLIENT_HEADER, FaultRule, Faults, Verb};
 pub use handle::{
     Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HISTORY, DEFAULT_MAX_BODY_BYTES, FakeApiServer,
     ServerHandle,

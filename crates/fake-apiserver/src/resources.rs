@@ -126,7 +126,8 @@ impl ResourceDef {
     }
 
     /// The resources every server starts with: core/v1 pods, configmaps, secrets, services,
-    /// namespaces, nodes, events and apps/v1 deployments.
+    /// namespaces, nodes, events, apps/v1 deployments and coordination.k8s.io/v1 leases (what
+    /// leader election writes).
     pub fn builtins() -> Vec<ResourceDef> {
         vec![
             ResourceDef::new("", "v1", "Pod", "pods")
@@ -151,6 +152,7 @@ impl ResourceDef {
             ResourceDef::new("apps", "v1", "Deployment", "deployments")
                 .with_status(true)
                 .short_names(["deploy"]),
+            ResourceDef::new("coordination.k8s.io", "v1", "Lease", "leases"),
         ]
     }
 }

@@ -127,7 +127,11 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if let Some(error) = shared.faults.check(verb, &target.def.plural) {
+    let client = parts
+        .headers
+        .get(crate::faults::CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let Some(error) = shared.faults.check(verb, &target.def.plural, client) {
         return Err(error);
     }
     let def = Arc::clone(&target.def);

@@ -11,6 +11,7 @@
 //! | [`delta_fifo`] | `delta-fifo` | client-go's DeltaFIFO with typed tombstones |
 //! | `informer` | `informer` | the informer core: indexer, listers, handlers, shared processor |
 //! | `controller` | `controller` | the controller loop: informer events → rate-limited queue → workers → retry |
+//! | `leader_election` | `leader-election` | leader election and key sharding over Kubernetes Leases |
 //! | `tuntap` | `tuntap` | Linux TUN/TAP devices, netlink link configuration, packet I/O, `Dialer` |
 //!
 //! # Examples
@@ -33,8 +34,8 @@
 //! ```
 //!
 //! # Features
-//! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `controller`, `tuntap`: one
-//!   per crate.
+//! * `timer-wheel`, `workqueue`, `delta-fifo` (default), `informer`, `controller`,
+//!   `leader-election`, `tuntap`: one per crate.
 //! * `kube`: the informer's adapter over `kube::Api` (`KubeObject`, `KubeListerWatcher`).
 //! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, `run_async`, ...) of the
 //!   enabled crates.
@@ -51,6 +52,9 @@ pub use delta_fifo;
 #[cfg(feature = "informer")]
 #[doc(inline)]
 pub use informer;
+#[cfg(feature = "leader-election")]
+#[doc(inline)]
+pub use leader_election;
 #[cfg(feature = "timer-wheel")]
 #[doc(inline)]
 pub use timer_wheel;

@@ -67,6 +67,14 @@ fn prometheus_reaches_the_controller() {
     assert!(name.starts_with("controller::"), "{name}");
 }
 
+#[cfg(feature = "leader-election")]
+#[test]
+fn leader_election_path() {
+    let name = std::any::type_name::<flywheel::leader_election::LeaderElector>();
+    assert!(name.starts_with("leader_election::"), "{name}");
+    assert_eq!(flywheel::leader_election::shard_of("default/web-0", 1), 0);
+}
+
 #[cfg(feature = "tuntap")]
 #[test]
 fn tuntap_path() {

@@ -4,24 +4,38 @@
 //!
 //! ```text
 //! cargo run --example controller -- [--threadiness N] [--namespace NS] [--embedded] [--duration SECS]
+//!                                     [--replicas N]
 //! ```
 //!
 //! With a kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster) it watches that cluster until
 //! Ctrl-C. Without one, or with `--embedded`, it starts an in-process fake-apiserver on 127.0.0.1
 //! and a small workload that creates, updates and deletes pods (some of which fail to sync), and
 //! stops after `--duration` seconds (default 8).
+//!
+//! `--replicas N` (N > 1) runs N replicas of the controller in this process, as N pods of a
+//! deployment would: each has its own client, informer and queue (a warm standby), and they elect
+//! a leader over the Lease `pod-controller` (short timings for the demo: lease 4 s, renew
+//! deadline 3 s, retry 1 s). Only the leader's reconcile acts; a replica that starts leading
+//! re-queues every pod of its cache. Halfway through `--duration` the leader shuts down
+//! gracefully, releasing the lease, and a standby takes over.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use controller::{Action, Controller};
+use std::sync::OnceLock;
+
+use controller::{Action, Controller, ControllerMetrics};
 use fake_apiserver::FakeApiServer;
 use informer::{Indexer, KubeListerWatcher, KubeObject, SharedIndexInformer, wait_for_cache_sync};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use leader_election::{CancellationToken, LeaderElector, Timings};
 use serde_json::json;
 use timer_wheel::Driver;
+
+/// The Lease the replicas elect their leader over.
+const LEASE: &str = "pod-controller";
 
 /// Pods with this label fail to sync, to show retries and giving up.
 const FAIL_LABEL: &str = "flywheel.example/fail-sync";
@@ -31,6 +45,7 @@ struct Options {
     namespace: Option<String>,
     embedded: bool,
     duration: Option<Duration>,
+    replicas: usize,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -39,6 +54,7 @@ fn parse_options() -> Result<Options, String> {
         namespace: None,
         embedded: false,
         duration: None,
+        replicas: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +69,14 @@ fn parse_options() -> Result<Options, String> {
                     .ok_or(format!("--threadiness takes a positive number, not `{v}`"))?;
             }
             "--namespace" => options.namespace = Some(value()?),
+            "--replicas" => {
+                let v = value()?;
+                options.replicas = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=16).contains(&n))
+                    .ok_or(format!("--replicas takes a number from 1 to 16, not `{v}`"))?;
+            }
             "--embedded" => options.embedded = true,
             "--duration" => {
                 let v = value()?;
@@ -66,7 +90,7 @@ fn parse_options() -> Result<Options, String> {
                 options.duration = Some(Duration::from_secs_f64(secs));
             }
             "-h" | "--help" => {
-                return Err("usage: controller [--threadiness N] [--namespace NS] [--embedded] [--duration SECS]".into());
+                return Err("usage: controller [--threadiness N] [--namespace NS] [--embedded] [--duration SECS] [--replicas N]".into());
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
@@ -76,17 +100,17 @@ fn parse_options() -> Result<Options, String> {
 
 /// The reconcile: what client-go's example controller prints for each key.
 #[allow(clippy::print_stdout, reason = "the example prints what it reconciles")]
-fn sync_pod(cache: &Indexer<KubeObject<Pod>>, key: &str) -> Result<Action, String> {
+fn sync_pod(cache: &Indexer<KubeObject<Pod>>, key: &str, who: &str) -> Result<Action, String> {
     match cache.get_by_key(key) {
-        None => println!("Pod {key} does not exist anymore"),
+        None => println!("{who}Pod {key} does not exist anymore"),
         Some(pod) => {
             let name = pod.0.metadata.name.as_deref().unwrap_or(key);
             let labels = pod.0.metadata.labels.as_ref();
             if labels.is_some_and(|l| l.contains_key(FAIL_LABEL)) {
-                println!("Sync/Add/Update for Pod {name} failed: it is labelled {FAIL_LABEL}");
+                println!("{who}Sync/Add/Update for Pod {name} failed: it is labelled {FAIL_LABEL}");
                 return Err(format!("pod {name} is labelled {FAIL_LABEL}"));
             }
-            println!("Sync/Add/Update for Pod {name}");
+            println!("{who}Sync/Add/Update for Pod {name}");
         }
     }
     Ok(Action::Done)
@@ -184,91 +208,273 @@ async fn run(options: Options) -> Result<(), String> {
         .namespace
         .clone()
         .or(embedded.as_ref().map(|_| "default".to_owned()));
-    let api: Api<Pod> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    let replicas = options.replicas;
+    let ids: Vec<Option<String>> = if replicas == 1 {
+        vec![None]
+    } else {
+        (1..=replicas)
+            .map(|i| Some(format!("replica-{i}")))
+            .collect()
     };
+    let lease_namespace = namespace.clone().unwrap_or_else(|| "default".to_owned());
+    if replicas == 1 {
+        println!(
+            "Starting Pod controller with {} workers",
+            options.threadiness
+        );
+    } else {
+        println!(
+            "Starting {replicas} replicas of the Pod controller with {} workers each; they elect a leader over Lease {lease_namespace}/{LEASE}",
+            options.threadiness
+        );
+    }
 
-    let driver = Driver::global().clone();
-    let informer = Arc::new(
-        SharedIndexInformer::builder(KubeListerWatcher::new(api.clone()), driver.clone())
-            .name("pods")
-            .build(),
-    );
-    let cache = Arc::clone(informer.indexer());
-    let synced = Arc::clone(&informer);
-    let controller = Controller::builder("pod-controller")
-        .threadiness(options.threadiness)
-        .max_retries(5)
-        .driver(driver)
-        .wait_for(move || wait_for_cache_sync(Duration::from_secs(30), &[synced.as_ref()]).is_ok())
-        .reconcile(move |key: &str| sync_pod(&cache, key))
-        .on_give_up(|key, error| println!("Dropping pod {key} out of the queue: {error}"))
-        .build()
-        .map_err(|e| e.to_string())?;
-    informer
-        .add_event_handler(controller.handler::<KubeObject<Pod>>())
-        .map_err(|e| e.to_string())?;
-
-    println!(
-        "Starting Pod controller with {} workers",
-        options.threadiness
-    );
-    let workers = {
-        let controller = controller.clone();
-        std::thread::spawn(move || controller.run())
-    };
+    let mut running = Vec::new();
+    for id in ids {
+        // Embedded: each replica gets a client of its own, as separate pods would.
+        let client = match (&embedded, &id) {
+            (Some(server), Some(id)) => server.named_client(id).map_err(|e| e.to_string())?,
+            _ => client.clone(),
+        };
+        let api: Api<Pod> = match &namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        running.push(Replica::start(
+            id,
+            api,
+            client,
+            &lease_namespace,
+            options.threadiness,
+        )?);
+    }
     let stop = Arc::new(tokio::sync::Notify::new());
-    let generator = embedded
+    let generator = embedded.as_ref().map(|server| {
+        let api: Api<Pod> = Api::namespaced(server.client(), "default");
+        tokio::spawn(workload(api, Arc::clone(&stop)))
+    });
+    let duration = options.duration.or(embedded
         .as_ref()
-        .map(|_| tokio::spawn(workload(api, Arc::clone(&stop))));
-    let duration = options
-        .duration
-        .or(embedded.as_ref().map(|_| Duration::from_secs(8)));
-
-    let stopping = {
-        let stop = Arc::clone(&stop);
-        async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => println!("interrupted"),
-                () = async {
-                    match duration {
-                        Some(d) => tokio::time::sleep(d).await,
-                        None => std::future::pending().await,
-                    }
-                } => println!("duration reached"),
-            }
-            stop.notify_waiters();
+        .map(|_| Duration::from_secs(if replicas > 1 { 12 } else { 8 })));
+    let interrupted = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => println!("interrupted"),
+            () = async {
+                match duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => println!("duration reached"),
         }
     };
-    let informer_stop = {
-        let stop = Arc::clone(&stop);
-        async move { stop.notified().await }
-    };
-    let (informer_result, ()) = tokio::join!(informer.run(informer_stop), stopping);
-    informer_result.map_err(|e| format!("informer: {e}"))?;
+    tokio::pin!(interrupted);
+    let mut totals = ControllerMetrics::default();
+    if replicas > 1 {
+        // Halfway, the leader shuts down gracefully and a warm standby takes over.
+        let halfway = duration.map_or(Duration::from_secs(3600), |d| d / 2);
+        let takeover = tokio::select! {
+            () = &mut interrupted => false,
+            () = tokio::time::sleep(halfway) => true,
+        };
+        if takeover && let Some(i) = running.iter().position(Replica::is_leader) {
+            let leader = running.swap_remove(i);
+            println!(
+                "{} is the leader and shuts down: it releases the lease, a standby takes over",
+                leader.name()
+            );
+            add(&mut totals, leader.stop().await?);
+        }
+        if takeover {
+            interrupted.await;
+        }
+    } else {
+        interrupted.await;
+    }
+    stop.notify_waiters();
     if let Some(generator) = generator {
         let _ = generator.await;
     }
     println!("Stopping Pod controller: draining the queue");
-    let shutdown = {
-        let controller = controller.clone();
-        tokio::task::spawn_blocking(move || controller.shutdown())
-    };
-    let _ = shutdown.await;
-    workers
-        .join()
-        .map_err(|_| "a worker thread panicked".to_owned())?
-        .map_err(|e| e.to_string())?;
-    let m = controller.metrics();
+    for replica in running {
+        add(&mut totals, replica.stop().await?);
+    }
     println!(
         "done: {} reconciles, {} errors, {} keys dropped after 5 retries",
-        m.reconciles, m.errors, m.gave_up
+        totals.reconciles, totals.errors, totals.gave_up
     );
     if let Some(server) = embedded {
         server.shutdown().await;
     }
     Ok(())
+}
+
+fn add(totals: &mut ControllerMetrics, m: ControllerMetrics) {
+    totals.reconciles += m.reconciles;
+    totals.errors += m.errors;
+    totals.gave_up += m.gave_up;
+}
+
+type PodInformer = SharedIndexInformer<KubeObject<Pod>, KubeListerWatcher<Pod>>;
+
+/// One replica: an informer, a controller and, with `--replicas`, a leader elector.
+struct Replica {
+    id: Option<String>,
+    informer: Arc<PodInformer>,
+    controller: Controller,
+    workers: std::thread::JoinHandle<Result<(), controller::Error>>,
+    informer_stop: Arc<tokio::sync::Notify>,
+    informer_task: tokio::task::JoinHandle<Result<(), informer::InformerError>>,
+    election: Option<(
+        LeaderElector,
+        CancellationToken,
+        tokio::task::JoinHandle<leader_election::Result<()>>,
+    )>,
+}
+
+impl Replica {
+    #[allow(clippy::print_stdout, reason = "the example says what it does")]
+    fn start(
+        id: Option<String>,
+        api: Api<Pod>,
+        client: kube::Client,
+        lease_namespace: &str,
+        threadiness: usize,
+    ) -> Result<Replica, String> {
+        let driver = Driver::global().clone();
+        let informer = Arc::new(
+            SharedIndexInformer::builder(KubeListerWatcher::new(api), driver.clone())
+                .name("pods")
+                .build(),
+        );
+        let who = id.as_ref().map(|i| format!("[{i}] ")).unwrap_or_default();
+        let leader: Arc<OnceLock<LeaderElector>> = Arc::new(OnceLock::new());
+        let gate = Arc::clone(&leader);
+        let cache = Arc::clone(informer.indexer());
+        let synced = Arc::clone(&informer);
+        let give_up_who = who.clone();
+        let controller = Controller::builder(match &id {
+            Some(id) => format!("pod-controller-{id}"),
+            None => "pod-controller".to_owned(),
+        })
+        .threadiness(threadiness)
+        .max_retries(5)
+        .driver(driver)
+        .wait_for(move || wait_for_cache_sync(Duration::from_secs(30), &[synced.as_ref()]).is_ok())
+        .reconcile(move |key: &str| {
+            // A standby keeps its cache and queue warm but acts only while it leads.
+            match gate.get() {
+                Some(elector) if !elector.is_leader() => Ok(Action::Done),
+                _ => sync_pod(&cache, key, &who),
+            }
+        })
+        .on_give_up(move |key, error| {
+            println!("{give_up_who}Dropping pod {key} out of the queue: {error}")
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+        informer
+            .add_event_handler(controller.handler::<KubeObject<Pod>>())
+            .map_err(|e| e.to_string())?;
+
+        let election = match &id {
+            None => None,
+            Some(id) => {
+                let cache = Arc::clone(informer.indexer());
+                let queue = controller.clone();
+                let me = id.clone();
+                let (me_new, me_stopped) = (id.clone(), id.clone());
+                let elector = LeaderElector::builder(client, lease_namespace, LEASE)
+                    .identity(id.as_str())
+                    .timings(Timings {
+                        lease_duration: Duration::from_secs(4),
+                        renew_deadline: Duration::from_secs(3),
+                        retry_period: Duration::from_secs(1),
+                    })
+                    .on_started_leading(move |_term| {
+                        let keys = cache.list_keys();
+                        println!(
+                            "{me} started leading: re-queueing the {} pods of its warm cache",
+                            keys.len()
+                        );
+                        for key in keys {
+                            queue.queue().add(key.to_string());
+                        }
+                    })
+                    .on_stopped_leading(move || println!("{me_stopped} stopped leading"))
+                    .on_new_leader(move |leader| {
+                        if leader != me_new {
+                            println!("{me_new} follows {leader}");
+                        }
+                    })
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let _ = leader.set(elector.clone());
+                let token = CancellationToken::new();
+                let task = {
+                    let elector = elector.clone();
+                    let token = token.clone();
+                    tokio::spawn(async move { elector.run(token).await })
+                };
+                Some((elector, token, task))
+            }
+        };
+
+        let workers = {
+            let controller = controller.clone();
+            std::thread::spawn(move || controller.run())
+        };
+        let informer_stop = Arc::new(tokio::sync::Notify::new());
+        let informer_task = {
+            let informer = Arc::clone(&informer);
+            let stop = Arc::clone(&informer_stop);
+            tokio::spawn(async move { informer.run(async move { stop.notified().await }).await })
+        };
+        Ok(Replica {
+            id,
+            informer,
+            controller,
+            workers,
+            informer_stop,
+            informer_task,
+            election,
+        })
+    }
+
+    fn name(&self) -> &str {
+        self.id.as_deref().unwrap_or("pod-controller")
+    }
+
+    fn is_leader(&self) -> bool {
+        self.election
+            .as_ref()
+            .is_some_and(|(elector, _, _)| elector.is_leader())
+    }
+
+    /// Graceful stop: end the term and release the lease, stop the informer, drain the queue.
+    async fn stop(self) -> Result<ControllerMetrics, String> {
+        let name = self.name().to_owned();
+        if let Some((_, token, task)) = self.election {
+            token.cancel();
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("{name}: leader election: {e}"),
+                Err(e) => eprintln!("leader election task: {e}"),
+            }
+        }
+        self.informer_stop.notify_one();
+        match self.informer_task.await {
+            Ok(result) => result.map_err(|e| format!("informer: {e}"))?,
+            Err(e) => return Err(format!("informer task: {e}")),
+        }
+        let controller = self.controller.clone();
+        let _ = tokio::task::spawn_blocking(move || controller.shutdown()).await;
+        self.workers
+            .join()
+            .map_err(|_| "a worker thread panicked".to_owned())?
+            .map_err(|e| e.to_string())?;
+        drop(self.informer);
+        Ok(self.controller.metrics())
+    }
 }
 
 fn main() -> ExitCode {

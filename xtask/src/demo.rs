@@ -31,6 +31,9 @@ const HEIGHT: u16 = 30;
 /// enough for a viewer to read the command.
 const PROMPT_PAUSE: Duration = Duration::from_millis(600);
 
+/// Work run beside a demo's commands, given the demo's network namespace.
+type Load = fn(&str) -> Result<(), String>;
+
 /// One recording: commands of one example, run in order.
 struct Demo {
     /// The example's name in `examples/Cargo.toml`, and the cast's file name.
@@ -41,14 +44,17 @@ struct Demo {
     /// Needs root and runs in a network namespace of its own.
     privileged: bool,
     /// Run on a thread while each command runs, with the demo's namespace (privileged demos).
-    load: Option<fn(&str) -> Result<(), String>>,
+    load: Option<Load>,
 }
 
 const DEMOS: &[Demo] = &[
     Demo {
         name: "controller",
         title: "flywheel: the pod controller against an embedded fake API server",
-        commands: &[(&["--embedded", "--duration", "5"], true)],
+        commands: &[
+            (&["--embedded", "--duration", "5"], true),
+            (&["--embedded", "--replicas", "3", "--duration", "8"], true),
+        ],
         privileged: false,
         load: None,
     },

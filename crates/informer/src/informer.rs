@@ -579,11 +579,12 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
                 source: source.clone(),
             });
         }
-        let Some(lister_watcher) = setup.lister_watcher.take() else {
+        let Some(mut lister_watcher) = setup.lister_watcher.take() else {
             return Err(InformerError::AlreadyRunning {
                 name: self.name.clone(),
             });
         };
+        lister_watcher.strip_managed_fields_early(self.strip_managed_fields);
         setup.started = true;
         let fifo = Arc::new(informer_fifo(
             Arc::clone(&self.indexer),

@@ -131,6 +131,7 @@ pub struct KubeListerWatcher<K> {
     resource: String,
     label_selector: Option<String>,
     field_selector: Option<String>,
+    strip_on_list: bool,
 }
 
 impl<K> KubeListerWatcher<K>
@@ -176,6 +177,7 @@ impl<K: kube::Resource> KubeListerWatcher<K> {
             resource,
             label_selector: None,
             field_selector: None,
+            strip_on_list: false,
         }
     }
 
@@ -242,6 +244,18 @@ where
 {
     async fn list(&self, options: &ListOptions) -> Result<ListPage<KubeObject<K>>, ApiError> {
         let params = self.list_params(options);
+        if self.strip_on_list {
+            let client = self.api.clone().into_client();
+            let list =
+                crate::kube_list::list_stripped::<K>(client, self.api.resource_url(), &params)
+                    .await
+                    .map_err(|e| self.error("list", e))?;
+            return Ok(ListPage {
+                items: list.items.into_iter().map(KubeObject).collect(),
+                resource_version: list.metadata.resource_version.unwrap_or_default(),
+                continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
+            });
+        }
         let list = self
             .api
             .list(&params)
@@ -252,6 +266,12 @@ where
             resource_version: list.metadata.resource_version.unwrap_or_default(),
             continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
         })
+    }
+
+    /// Drops each listed object's managedFields as it is read (see the trait); watches are
+    /// read one event at a time and left to the informer.
+    fn strip_managed_fields_early(&mut self, strip: bool) {
+        self.strip_on_list = strip;
     }
 
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<KubeObject<K>>, ApiError> {

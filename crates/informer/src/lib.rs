@@ -170,6 +170,8 @@ mod indexer;
 mod informer;
 #[cfg(feature = "kube")]
 mod kube;
+#[cfg(feature = "kube")]
+mod kube_list;
 mod listener;
 mod lister;
 mod lister_watcher;

@@ -168,4 +168,12 @@ pub trait ListerWatcher<K>: Send + Sync {
         &self,
         options: &WatchOptions,
     ) -> impl Future<Output = Result<WatchStream<K>, ApiError>> + Send;
+
+    /// Told by a [`SharedIndexInformer`](crate::SharedIndexInformer) before it starts whether
+    /// it strips managedFields from every object it caches (its default). A lister-watcher
+    /// may then drop them as it reads a list, so a large list never holds them all at once;
+    /// `KubeListerWatcher` does. The default ignores the hint: the informer strips anyway.
+    fn strip_managed_fields_early(&mut self, strip: bool) {
+        let _ = strip;
+    }
 }

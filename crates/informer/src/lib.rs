@@ -165,6 +165,7 @@ mod error;
 #[cfg(feature = "kube")]
 mod factory;
 mod handler;
+mod handler_channel;
 mod index;
 mod indexer;
 mod informer;
@@ -194,6 +195,7 @@ pub use factory::{
     SharedInformerFactoryBuilder,
 };
 pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
+pub use handler_channel::{ChannelHandler, NotificationReceiver, notification_channel};
 pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};
 pub use informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};

@@ -29,6 +29,8 @@ mod endpoint;
 mod env;
 #[path = "tuntap_peers/forward.rs"]
 mod forward;
+#[path = "tuntap_peers/offload.rs"]
+mod offload;
 #[path = "tuntap_peers/packet.rs"]
 mod packet;
 #[path = "tuntap_peers/report.rs"]
@@ -142,9 +144,35 @@ fn run(sizes: &Sizes) -> Result<String, String> {
         }
     }
 
+    let mut offload_runs: Runs<forward::ForwardRun, offload::OffloadImpl> = Runs::new();
+    {
+        let a = BenchNetns::create("off-a")?;
+        let b = BenchNetns::create("off-b")?;
+        let mut run = 0u8;
+        for imp in offload::OffloadImpl::ALL {
+            offload::run_once(&a, &b, imp, run, sizes.forward_bytes.div_ceil(4), cpus)?;
+            run += 1;
+        }
+        for round in 0..sizes.forward_rounds {
+            let n = offload::OffloadImpl::ALL.len();
+            for i in 0..n {
+                let imp = offload::OffloadImpl::ALL[(i + round) % n];
+                eprintln!("tuntap_peers: offload round {} {}", round + 1, imp.name());
+                let result = offload::run_once(&a, &b, imp, run, sizes.forward_bytes, cpus)?;
+                record(&mut offload_runs, imp, result);
+                run += 1;
+            }
+        }
+    }
+
     let mut table = report::echo_table(&echo_runs, sizes.echo_count, cpus);
     table.push_str(&report::forward_table(
         &forward_runs,
+        sizes.forward_bytes,
+        cpus,
+    ));
+    table.push_str(&report::offload_table(
+        &offload_runs,
         sizes.forward_bytes,
         cpus,
     ));

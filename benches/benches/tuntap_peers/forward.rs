@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use super::endpoint::{AsyncDev, Endpoint, Impl, SyncDev, configure};
+use super::endpoint::{AsyncDev, Endpoint, Impl, configure};
 use super::env::{BenchNetns, pin, tcp_retransmits, thread_cpu_ns};
 use super::packet::{STOP_PORT, is_stop};
 
@@ -57,7 +57,24 @@ pub(crate) fn run_once(
         .name(format!("fwd-{}", imp.name()))
         .spawn(move || forward(dev_a, dev_b, rt, program_cpu))
         .map_err(|e| format!("spawning the forwarder: {e}"))?;
+    drive(a, b, (addr_a, addr_b), bytes, load_cpu, Some(forwarder))
+        .map_err(|e| format!("{}: {e}", imp.name()))
+}
 
+/// The forwarding thread of a run: returns the CPU time spent forwarding, in nanoseconds.
+pub(crate) type Forwarder = std::thread::JoinHandle<std::io::Result<u64>>;
+
+/// Stream `bytes` from `addrs.0` in `a` to a listener on `addrs.1` in `b` (both TCP ends on
+/// `load_cpu`), then stop `forwarder` (None when the kernel forwards by itself) and collect
+/// the figures.
+pub(crate) fn drive(
+    a: &BenchNetns,
+    b: &BenchNetns,
+    (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
+    bytes: u64,
+    load_cpu: usize,
+    forwarder: Option<Forwarder>,
+) -> Result<ForwardRun, String> {
     let listener =
         b.ns.run(|| TcpListener::bind((addr_b, 0)))
             .map_err(|e| e.to_string())?
@@ -69,8 +86,29 @@ pub(crate) fn run_once(
     let stream = tcp_stream(a, listener, target, bytes, load_cpu);
     let retrans_after = a.ns.run(tcp_retransmits).map_err(|e| e.to_string())?;
 
-    // Stop both directions, whatever the stream did: a datagram to the stop port from each
-    // side, repeated (bounded) until the forwarder returns.
+    let cpu_ns = match forwarder {
+        Some(forwarder) => stop(a, b, (addr_a, addr_b), forwarder)?,
+        None => 0,
+    };
+    let elapsed = stream.map_err(|e| format!("TCP stream: {e}"))?;
+    let gb = bytes as f64 / 1e9;
+    Ok(ForwardRun {
+        gbps: gb * 8.0 / elapsed.as_secs_f64(),
+        cpu_s_per_gb: cpu_ns as f64 / 1e9 / gb,
+        retransmits: retrans_after
+            .zip(retrans_before)
+            .map_or(0, |(after, before)| after.saturating_sub(before)),
+    })
+}
+
+/// Stop both directions, whatever the stream did: a datagram to the stop port from each side,
+/// repeated (bounded) until the forwarder returns; then its CPU time.
+fn stop(
+    a: &BenchNetns,
+    b: &BenchNetns,
+    (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
+    forwarder: Forwarder,
+) -> Result<u64, String> {
     let stoppers = [(a, addr_a, addr_b), (b, addr_b, addr_a)].map(|(ns, from, to)| {
         ns.ns
             .run(|| UdpSocket::bind((from, 0)))
@@ -88,21 +126,12 @@ pub(crate) fn run_once(
         std::thread::sleep(Duration::from_millis(1));
     }
     if !forwarder.is_finished() {
-        return Err(format!("{}: the forwarder did not stop", imp.name()));
+        return Err("the forwarder did not stop".to_owned());
     }
-    let cpu_ns = forwarder
+    forwarder
         .join()
-        .map_err(|_| format!("{}: the forwarder panicked", imp.name()))?
-        .map_err(|e| format!("{}: forwarder: {e}", imp.name()))?;
-    let elapsed = stream.map_err(|e| format!("{}: TCP stream: {e}", imp.name()))?;
-    let gb = bytes as f64 / 1e9;
-    Ok(ForwardRun {
-        gbps: gb * 8.0 / elapsed.as_secs_f64(),
-        cpu_s_per_gb: cpu_ns as f64 / 1e9 / gb,
-        retransmits: retrans_after
-            .zip(retrans_before)
-            .map_or(0, |(after, before)| after.saturating_sub(before)),
-    })
+        .map_err(|_| "the forwarder panicked".to_owned())?
+        .map_err(|e| format!("forwarder: {e}"))
 }
 
 /// Connect from namespace `a` to `target`, send `bytes`, and return the time until the
@@ -170,32 +199,16 @@ fn tcp_stream(
 /// time of the forwarding thread(s) in nanoseconds.
 fn forward(a: Endpoint, b: Endpoint, rt: Runtime, cpu: usize) -> std::io::Result<u64> {
     match (a, b) {
-        (Endpoint::Sync(a), Endpoint::Sync(b)) => {
-            let (a, b) = (Arc::new(a), Arc::new(b));
-            let spawn = |from: Arc<SyncDev>, to: Arc<SyncDev>| {
-                std::thread::spawn(move || -> std::io::Result<u64> {
-                    pin(cpu);
-                    let start = thread_cpu_ns();
-                    let mut buf = vec![0u8; 65_536];
-                    loop {
-                        let n = from.recv(&mut buf)?;
-                        if is_stop(&buf[..n]) {
-                            break;
-                        }
-                        to.send(&buf[..n])?;
-                    }
-                    Ok(thread_cpu_ns() - start)
-                })
-            };
-            let ab = spawn(Arc::clone(&a), Arc::clone(&b));
-            let ba = spawn(b, a);
-            let join = |h: std::thread::JoinHandle<std::io::Result<u64>>| {
-                h.join()
-                    .map_err(|_| std::io::Error::other("a forwarding thread panicked"))?
-            };
-            let (ab, ba) = (join(ab), join(ba));
-            Ok(ab? + ba?)
-        }
+        (Endpoint::Sync(a), Endpoint::Sync(b)) => thread_pair(a, b, cpu, |from, to| {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                let n = from.recv(&mut buf)?;
+                if is_stop(&buf[..n]) {
+                    return Ok(());
+                }
+                to.send(&buf[..n])?;
+            }
+        }),
         (Endpoint::Async(a), Endpoint::Async(b)) => {
             pin(cpu);
             let start = thread_cpu_ns();
@@ -209,6 +222,33 @@ fn forward(a: Endpoint, b: Endpoint, rt: Runtime, cpu: usize) -> std::io::Result
             "one blocking and one async endpoint: not a forwarder",
         )),
     }
+}
+
+/// One thread per direction, both pinned to `cpu`, each running `copy(from, to)` until it
+/// returns; the sum of their CPU times in nanoseconds.
+pub(crate) fn thread_pair<D: Send + Sync + 'static>(
+    a: D,
+    b: D,
+    cpu: usize,
+    copy: fn(&D, &D) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let spawn = |from: Arc<D>, to: Arc<D>| {
+        std::thread::spawn(move || -> std::io::Result<u64> {
+            pin(cpu);
+            let start = thread_cpu_ns();
+            copy(&from, &to)?;
+            Ok(thread_cpu_ns() - start)
+        })
+    };
+    let ab = spawn(Arc::clone(&a), Arc::clone(&b));
+    let ba = spawn(b, a);
+    let join = |h: std::thread::JoinHandle<std::io::Result<u64>>| {
+        h.join()
+            .map_err(|_| std::io::Error::other("a forwarding thread panicked"))?
+    };
+    let (ab, ba) = (join(ab), join(ba));
+    Ok(ab? + ba?)
 }
 
 async fn copy_async(from: &AsyncDev, to: &AsyncDev) -> std::io::Result<()> {

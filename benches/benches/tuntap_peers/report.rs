@@ -6,6 +6,39 @@ use std::fmt::Write as _;
 use super::echo::EchoRun;
 use super::endpoint::Impl;
 use super::forward::ForwardRun;
+use super::offload::OffloadImpl;
+
+/// An implementation as the tables list it.
+pub(crate) trait Listed: Copy + PartialEq {
+    /// Its name in the tables.
+    fn label(self) -> &'static str;
+    /// Its place in the tables.
+    fn order(self) -> usize;
+}
+
+impl Listed for Impl {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+    fn order(self) -> usize {
+        Impl::ALL
+            .iter()
+            .position(|&i| i == self)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl Listed for OffloadImpl {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+    fn order(self) -> usize {
+        OffloadImpl::ALL
+            .iter()
+            .position(|&i| i == self)
+            .unwrap_or(usize::MAX)
+    }
+}
 
 /// The median of `values` (0 when empty).
 pub(crate) fn median(values: &[f64]) -> f64 {
@@ -24,16 +57,12 @@ fn spread(values: &[f64]) -> (f64, f64) {
     (lo, hi)
 }
 
-/// The runs of each implementation, in [`Impl::ALL`] order.
-pub(crate) type Runs<T> = BTreeMap<usize, (Impl, Vec<T>)>;
+/// The runs of each implementation, in table order.
+pub(crate) type Runs<T, K = Impl> = BTreeMap<usize, (K, Vec<T>)>;
 
 /// Add one run of `imp`.
-pub(crate) fn record<T>(runs: &mut Runs<T>, imp: Impl, run: T) {
-    let at = Impl::ALL
-        .iter()
-        .position(|&i| i == imp)
-        .unwrap_or(usize::MAX);
-    runs.entry(at)
+pub(crate) fn record<T, K: Listed>(runs: &mut Runs<T, K>, imp: K, run: T) {
+    runs.entry(imp.order())
         .or_insert_with(|| (imp, Vec::new()))
         .1
         .push(run);
@@ -50,7 +79,7 @@ pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize))
          flywheel_sync / this (pps above 1 and CPU below 1 mean flywheel is better).\n",
         cpus.0,
         cpus.1,
-        runs.values().map(|(_, r)| r.len()).max().unwrap_or(0)
+        rounds(runs)
     );
     let _ = writeln!(
         out,
@@ -71,7 +100,11 @@ pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize))
         let (pps, cpu, lost) = summary(r);
         let (p_lo, p_hi) = spread(&pps);
         let (c_lo, c_hi) = spread(&cpu);
-        let (pr, cr) = ratios(ours, *imp, median(&pps), median(&cpu));
+        let (pr, cr) = if *imp == Impl::FlywheelSync {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            ratios(ours, median(&pps), median(&cpu))
+        };
         let _ = writeln!(
             out,
             "| {} | {:.1} | {p_lo:.1}..{p_hi:.1} | {:.0} | {c_lo:.0}..{c_hi:.0} | {lost} | {pr} | {cr} |",
@@ -86,9 +119,7 @@ pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize))
 /// The N4 table: Gb/s, forwarder CPU s/GB and retransmits, ratios of flywheel's sync path to
 /// each.
 pub(crate) fn forward_table(runs: &Runs<ForwardRun>, bytes: u64, cpus: (usize, usize)) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let intro = format!(
         "\n## tuntap/tcp_forward (N4)\n\nOne TCP stream of {} MiB from namespace A to namespace B \
          through a userspace forwarder copying single packets between two TUN devices (MTU \
          1500, no offload); forwarder on CPU {}, both TCP ends on CPU {}; median (min..max) over \
@@ -96,8 +127,42 @@ pub(crate) fn forward_table(runs: &Runs<ForwardRun>, bytes: u64, cpus: (usize, u
         bytes >> 20,
         cpus.0,
         cpus.1,
-        runs.values().map(|(_, r)| r.len()).max().unwrap_or(0)
+        rounds(runs)
     );
+    gbps_table(&intro, runs, |_| Impl::FlywheelSync)
+}
+
+/// The N1/N2 table: offloads on, per-segment forwarding and whole super-packet passthrough,
+/// and veth as the ceiling.
+pub(crate) fn offload_table(
+    runs: &Runs<ForwardRun, OffloadImpl>,
+    bytes: u64,
+    cpus: (usize, usize),
+) -> String {
+    let intro = format!(
+        "\n## tuntap/tcp_forward_offload (N1, N2)\n\nOne TCP stream of {} MiB from namespace A \
+         to namespace B, TUN devices with TCP offloads (TSO4/6, CSUM). `_segments`: every \
+         super-packet split into wire-sized segments and written back coalesced (N1); \
+         `_passthrough`: super-packets forwarded whole with their virtio-net header (N2); \
+         `veth`: a veth pair, the kernel alone (no forwarder, no forwarder CPU). Forwarder on \
+         CPU {}, both TCP ends on CPU {}; median (min..max) over {} round(s). Ratios: \
+         flywheel_segments / this for the segment rows, flywheel_passthrough / this for the \
+         others.\n",
+        bytes >> 20,
+        cpus.0,
+        cpus.1,
+        rounds(runs)
+    );
+    gbps_table(&intro, runs, OffloadImpl::ours)
+}
+
+fn rounds<T, K>(runs: &Runs<T, K>) -> usize {
+    runs.values().map(|(_, r)| r.len()).max().unwrap_or(0)
+}
+
+/// A Gb/s table; each row's ratios are against the row of `ours(row)`.
+fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) -> K) -> String {
+    let mut out = intro.to_owned();
     let _ = writeln!(
         out,
         "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | Gb/s ratio | CPU ratio |"
@@ -108,20 +173,25 @@ pub(crate) fn forward_table(runs: &Runs<ForwardRun>, bytes: u64, cpus: (usize, u
         let c: Vec<f64> = r.iter().map(|r| r.cpu_s_per_gb).collect();
         (g, c, r.iter().map(|r| r.retransmits).sum::<u64>())
     };
-    let ours = runs
-        .values()
-        .find(|(i, _)| *i == Impl::FlywheelSync)
-        .map(|(_, r)| summary(r))
-        .map(|(g, c, _)| (median(&g), median(&c)));
     for (imp, r) in runs.values() {
         let (g, c, retrans) = summary(r);
         let (g_lo, g_hi) = spread(&g);
         let (c_lo, c_hi) = spread(&c);
-        let (gr, cr) = ratios(ours, *imp, median(&g), median(&c));
+        let reference = ours(*imp);
+        let theirs = runs
+            .values()
+            .find(|(i, _)| *i == reference)
+            .map(|(_, r)| summary(r))
+            .map(|(g, c, _)| (median(&g), median(&c)));
+        let (gr, cr) = if *imp == reference {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            ratios(theirs, median(&g), median(&c))
+        };
         let _ = writeln!(
             out,
             "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {retrans} | {gr} | {cr} |",
-            imp.name(),
+            imp.label(),
             median(&g),
             median(&c),
         );
@@ -129,13 +199,18 @@ pub(crate) fn forward_table(runs: &Runs<ForwardRun>, bytes: u64, cpus: (usize, u
     out
 }
 
-/// Throughput and CPU ratios of flywheel's sync path to `imp`, "—" for itself.
-fn ratios(ours: Option<(f64, f64)>, imp: Impl, rate: f64, cpu: f64) -> (String, String) {
+/// Throughput and CPU ratios of `ours` to a row; "—" where a figure is missing or zero (veth
+/// has no forwarder CPU).
+fn ratios(ours: Option<(f64, f64)>, rate: f64, cpu: f64) -> (String, String) {
+    let ratio = |o: f64, x: f64| {
+        if o > 0.0 && x > 0.0 {
+            format!("{:.3}", o / x)
+        } else {
+            "—".to_owned()
+        }
+    };
     match ours {
-        Some((o_rate, o_cpu)) if imp != Impl::FlywheelSync && rate > 0.0 && cpu > 0.0 => (
-            format!("{:.3}", o_rate / rate),
-            format!("{:.3}", o_cpu / cpu),
-        ),
-        _ => ("—".to_owned(), "—".to_owned()),
+        Some((o_rate, o_cpu)) => (ratio(o_rate, rate), ratio(o_cpu, cpu)),
+        None => ("—".to_owned(), "—".to_owned()),
     }
 }

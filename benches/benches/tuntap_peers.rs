@@ -1,13 +1,17 @@
-//! tuntap against its peer crates on real TUN devices (GOALS N3, N4): flywheel's blocking and
+//! tuntap against its peer crates on real TUN devices (GOALS N1..N5): flywheel's blocking and
 //! tokio paths, `tun-rs` (sync and async), `tun` and `tokio-tun`, in the same run.
 //!
-//! - N3 echo: each implementation runs a userspace UDP echo responder on a TUN device in a
-//!   namespace the bench creates; our own load generator (a UDP socket in that namespace, 64
-//!   requests in flight) drives it for a fixed count. Reported: replies per second and the
-//!   responder thread's CPU time per packet (`CLOCK_THREAD_CPUTIME_ID`).
+//! - N3 echo: each implementation runs a userspace echo responder on a TUN device in a
+//!   namespace the bench creates; our own load generator in that namespace (UDP datagrams, or
+//!   ICMP echo requests from a raw socket as `ping -f -l 64` sends them; 64 in flight) drives
+//!   it for a fixed count. Reported: replies per second and the responder thread's CPU time
+//!   per packet (`CLOCK_THREAD_CPUTIME_ID`). N5: the same loads through flywheel's offload path.
 //! - N4 TCP forward without offload: each implementation copies packets between two TUN
 //!   devices in two namespaces while one TCP stream crosses them. Reported: Gb/s, forwarder
 //!   CPU s/GB, sender retransmits.
+//! - N1/N2 TCP forward with offloads: super-packets split into segments and written back
+//!   coalesced (flywheel vs tun-rs's offload path), or passed through whole; veth as the
+//!   ceiling.
 //!
 //! Program and load are pinned to different CPUs; implementations are interleaved over
 //! several rounds and the tables give medians, spreads and flywheel/peer ratios. Not a
@@ -36,6 +40,9 @@ mod packet;
 #[path = "tuntap_peers/report.rs"]
 mod report;
 
+use std::collections::BTreeMap;
+
+use echo::Probe;
 use endpoint::Impl;
 use env::BenchNetns;
 use report::{Runs, record};
@@ -106,21 +113,35 @@ fn run(sizes: &Sizes) -> Result<String, String> {
         );
     }
 
-    let mut echo_runs: Runs<echo::EchoRun> = Runs::new();
+    let mut echo_runs: BTreeMap<Probe, Runs<echo::EchoRun>> = BTreeMap::new();
     {
         let netns = BenchNetns::create("echo")?;
         let mut run = 0u8;
         // One unrecorded pass first, so no implementation pays for a cold start alone.
-        for imp in Impl::ALL {
-            echo::run_once(&netns, imp, run, sizes.echo_count.div_ceil(4), cpus)?;
+        for imp in Impl::ECHO {
+            echo::run_once(
+                &netns,
+                imp,
+                Probe::Udp,
+                run,
+                sizes.echo_count.div_ceil(4),
+                cpus,
+            )?;
             run += 1;
         }
         for round in 0..sizes.echo_rounds {
-            for imp in interleaved(round) {
-                eprintln!("tuntap_peers: echo round {} {}", round + 1, imp.name());
-                let result = echo::run_once(&netns, imp, run, sizes.echo_count, cpus)?;
-                record(&mut echo_runs, imp, result);
-                run += 1;
+            for probe in Probe::ALL {
+                for imp in interleaved(&Impl::ECHO, round) {
+                    eprintln!(
+                        "tuntap_peers: echo round {} {} {}",
+                        round + 1,
+                        probe.name(),
+                        imp.name()
+                    );
+                    let result = echo::run_once(&netns, imp, probe, run, sizes.echo_count, cpus)?;
+                    record(echo_runs.entry(probe).or_default(), imp, result);
+                    run = run.wrapping_add(1);
+                }
             }
         }
     }
@@ -135,7 +156,7 @@ fn run(sizes: &Sizes) -> Result<String, String> {
             run += 1;
         }
         for round in 0..sizes.forward_rounds {
-            for imp in interleaved(round) {
+            for imp in interleaved(&Impl::ALL, round) {
                 eprintln!("tuntap_peers: forward round {} {}", round + 1, imp.name());
                 let result = forward::run_once(&a, &b, imp, run, sizes.forward_bytes, cpus)?;
                 record(&mut forward_runs, imp, result);
@@ -154,9 +175,7 @@ fn run(sizes: &Sizes) -> Result<String, String> {
             run += 1;
         }
         for round in 0..sizes.forward_rounds {
-            let n = offload::OffloadImpl::ALL.len();
-            for i in 0..n {
-                let imp = offload::OffloadImpl::ALL[(i + round) % n];
+            for imp in interleaved(&offload::OffloadImpl::ALL, round) {
                 eprintln!("tuntap_peers: offload round {} {}", round + 1, imp.name());
                 let result = offload::run_once(&a, &b, imp, run, sizes.forward_bytes, cpus)?;
                 record(&mut offload_runs, imp, result);
@@ -165,7 +184,10 @@ fn run(sizes: &Sizes) -> Result<String, String> {
         }
     }
 
-    let mut table = report::echo_table(&echo_runs, sizes.echo_count, cpus);
+    let mut table = String::new();
+    for (probe, runs) in &echo_runs {
+        table.push_str(&report::echo_table(*probe, runs, sizes.echo_count, cpus));
+    }
     table.push_str(&report::forward_table(
         &forward_runs,
         sizes.forward_bytes,
@@ -179,8 +201,9 @@ fn run(sizes: &Sizes) -> Result<String, String> {
     Ok(table)
 }
 
-/// Every implementation once, the starting one rotated by the round so none always runs first.
-fn interleaved(round: usize) -> impl Iterator<Item = Impl> {
-    let n = Impl::ALL.len();
-    (0..n).map(move |i| Impl::ALL[(i + round) % n])
+/// Every implementation of `all` once, the starting one rotated by the round so none always
+/// runs first.
+fn interleaved<T: Copy>(all: &[T], round: usize) -> impl Iterator<Item = T> + '_ {
+    let n = all.len();
+    (0..n).map(move |i| all[(i + round) % n])
 }

@@ -1,11 +1,14 @@
-//! N3: a userspace UDP echo responder on a TUN device, driven by a windowed UDP load from a
-//! socket in the same namespace (what `ping -f -l 64` does with ICMP), responder and load
-//! pinned to different CPUs.
+//! N3 (and N5): a userspace echo responder on a TUN device, driven by a windowed load from a
+//! socket in the same namespace, responder and load pinned to different CPUs. Two probes: UDP
+//! datagrams to the echo port, and ICMP echo requests from a raw socket (what
+//! `ping -f -l 64` sends).
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
+use tuntap::gso;
+use tuntap::vnet::{VNET_HDR_LEN, VnetHdr};
 
 use super::endpoint::{Endpoint, Impl, configure};
 use super::env::{BenchNetns, pin, thread_cpu_ns};
@@ -13,8 +16,31 @@ use super::packet::{ECHO_PORT, STOP_PORT, Verdict, echo};
 
 /// Requests in flight at once.
 const WINDOW: u64 = 64;
-/// UDP payload of each request.
+/// UDP payload of each request; an ICMP request is as long (8 bytes of header, 56 of data,
+/// as `ping` sends).
 const PAYLOAD: usize = 64;
+
+/// What the load generator sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Probe {
+    /// UDP datagrams to [`ECHO_PORT`].
+    Udp,
+    /// ICMP echo requests from a raw socket.
+    Icmp,
+}
+
+impl Probe {
+    /// Both probes.
+    pub(crate) const ALL: [Probe; 2] = [Probe::Udp, Probe::Icmp];
+
+    /// The name in the tables.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Probe::Udp => "udp",
+            Probe::Icmp => "icmp",
+        }
+    }
+}
 /// A reply not seen this long after the last one counts its window as lost.
 const LOSS_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -40,6 +66,7 @@ struct Served {
 pub(crate) fn run_once(
     netns: &BenchNetns,
     imp: Impl,
+    probe: Probe,
     run: u8,
     count: u64,
     (program_cpu, load_cpu): (usize, usize),
@@ -58,6 +85,21 @@ pub(crate) fn run_once(
         .run(|| UdpSocket::bind((local, 0)))
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("binding the load socket on {local}: {e}"))?;
+    let icmp = match probe {
+        Probe::Udp => None,
+        Probe::Icmp => Some(
+            netns
+                .ns
+                .run(raw_icmp_socket)
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("raw ICMP socket: {e}"))?,
+        ),
+    };
+    for socket in std::iter::once(&socket).chain(&icmp) {
+        socket
+            .set_read_timeout(Some(LOSS_TIMEOUT))
+            .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    }
     socket
         .set_read_timeout(Some(LOSS_TIMEOUT))
         .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
@@ -72,7 +114,22 @@ pub(crate) fn run_once(
     let load = std::thread::scope(|s| {
         s.spawn(|| {
             pin(load_cpu);
-            udp_echo_load(&socket, SocketAddr::from((peer, ECHO_PORT)), count)
+            match &icmp {
+                None => echo_load(
+                    &socket,
+                    &[0x5a; PAYLOAD],
+                    SocketAddr::from((peer, ECHO_PORT)),
+                    |_| true,
+                    count,
+                ),
+                Some(raw) => echo_load(
+                    raw,
+                    &icmp_echo_request(),
+                    SocketAddr::from((peer, 0)),
+                    is_icmp_echo_reply,
+                    count,
+                ),
+            }
         })
         .join()
     })
@@ -136,6 +193,28 @@ fn serve(endpoint: Endpoint, rt: Runtime) -> std::io::Result<Served> {
             }
             Ok::<(), std::io::Error>(())
         })?,
+        Endpoint::Offload(dev) => {
+            let mut segment_buf = vec![0u8; 65_536];
+            'read: loop {
+                let n = dev.recv(&mut buf).map_err(std::io::Error::other)?;
+                let hdr = VnetHdr::parse(&buf[..n]).map_err(std::io::Error::other)?;
+                let packet = &buf[VNET_HDR_LEN..n];
+                for segment in gso::split(&hdr, packet).map_err(std::io::Error::other)? {
+                    let len = segment
+                        .write_to(&mut segment_buf)
+                        .ok_or_else(|| std::io::Error::other("segment larger than its buffer"))?;
+                    match echo(&mut segment_buf[..len]) {
+                        Verdict::Reply => {
+                            dev.send_batch_coalesced(&[&segment_buf[..len]])
+                                .map_err(std::io::Error::other)?;
+                            replies += 1;
+                        }
+                        Verdict::Stop => break 'read,
+                        Verdict::Other => {}
+                    }
+                }
+            }
+        }
     }
     Ok(Served {
         replies,
@@ -150,22 +229,63 @@ struct Load {
     elapsed: Duration,
 }
 
-/// Send `count` echo requests to `to`, keeping [`WINDOW`] in flight; a window with no reply
-/// for [`LOSS_TIMEOUT`] counts as lost and is sent anew.
-fn udp_echo_load(socket: &UdpSocket, to: SocketAddr, count: u64) -> std::io::Result<Load> {
-    let request = [0x5au8; PAYLOAD];
-    let mut reply = [0u8; 2 * PAYLOAD];
+/// A raw IPv4 ICMP socket, as a `UdpSocket` for its `send_to`/`recv`/timeout calls, which are
+/// the same system calls on any datagram-like socket. Its `recv` gives whole IP packets.
+fn raw_icmp_socket() -> std::io::Result<UdpSocket> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::Icmp,
+    )?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// An ICMP echo request (type 8, id 0x4657, sequence 1) with 56 bytes of data and its checksum.
+fn icmp_echo_request() -> [u8; PAYLOAD] {
+    let mut m = [0x5au8; PAYLOAD];
+    m[..8].copy_from_slice(&[8, 0, 0, 0, 0x46, 0x57, 0, 1]);
+    let mut sum: u32 = m
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    m[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    m
+}
+
+/// Whether an IP packet read from the raw socket is an ICMP echo reply.
+fn is_icmp_echo_reply(p: &[u8]) -> bool {
+    let ihl = usize::from(p.first().map_or(0, |b| b & 0x0f)) * 4;
+    p.get(ihl) == Some(&0)
+}
+
+/// Send `count` copies of `request` to `to`, keeping [`WINDOW`] in flight, counting what
+/// `is_reply` accepts; a window with no reply for [`LOSS_TIMEOUT`] counts as lost and is sent
+/// anew.
+fn echo_load(
+    socket: &UdpSocket,
+    request: &[u8],
+    to: SocketAddr,
+    is_reply: fn(&[u8]) -> bool,
+    count: u64,
+) -> std::io::Result<Load> {
+    let mut reply = [0u8; 4 * PAYLOAD];
     let (mut sent, mut received, mut lost) = (0u64, 0u64, 0u64);
     let start = Instant::now();
     while received + lost < count {
         let in_flight = sent.saturating_sub(received + lost);
         if in_flight < WINDOW && sent < count {
-            socket.send_to(&request, to)?;
+            socket.send_to(request, to)?;
             sent += 1;
             continue;
         }
         match socket.recv(&mut reply) {
-            Ok(_) => received += 1,
+            Ok(n) if is_reply(&reply[..n]) => received += 1,
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),

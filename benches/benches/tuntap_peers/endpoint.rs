@@ -22,10 +22,25 @@ pub(crate) enum Impl {
     Tun,
     /// `tokio_tun::Tun::{recv, send}` on a current-thread runtime.
     TokioTun,
+    /// flywheel's offload path on a `vnet_hdr` device with TCP offloads: `recv` with the
+    /// virtio-net header, `gso::split`, `send_batch_coalesced` (N5: offload never hurts a
+    /// load without GSO). Echo only.
+    FlywheelOffload,
 }
 
 impl Impl {
-    /// Every implementation, ours first.
+    /// The echo rows: every implementation, and flywheel's offload path for N5.
+    pub(crate) const ECHO: [Impl; 7] = [
+        Impl::FlywheelSync,
+        Impl::FlywheelTokio,
+        Impl::FlywheelOffload,
+        Impl::TunRsSync,
+        Impl::TunRsAsync,
+        Impl::Tun,
+        Impl::TokioTun,
+    ];
+
+    /// Every single-packet implementation, ours first.
     pub(crate) const ALL: [Impl; 6] = [
         Impl::FlywheelSync,
         Impl::FlywheelTokio,
@@ -44,6 +59,7 @@ impl Impl {
             Impl::TunRsAsync => "tun-rs_async",
             Impl::Tun => "tun",
             Impl::TokioTun => "tokio-tun",
+            Impl::FlywheelOffload => "flywheel_offload",
         }
     }
 
@@ -63,6 +79,13 @@ impl Impl {
                         Endpoint::Async(AsyncDev::Flywheel(dev))
                     }
                 })
+                .map_err(|e| e.to_string()),
+            Impl::FlywheelOffload => tuntap::Device::builder()
+                .name(name)
+                .offload(tuntap::Offload::TCP)
+                .netns(netns.clone())
+                .create()
+                .map(Endpoint::Offload)
                 .map_err(|e| e.to_string()),
             Impl::TunRsSync => in_netns(netns, || {
                 tun_rs::DeviceBuilder::new()
@@ -140,6 +163,8 @@ pub(crate) enum Endpoint {
     Sync(SyncDev),
     /// Driven by a future on the runtime it was opened with.
     Async(AsyncDev),
+    /// A flywheel `vnet_hdr` device driven through its offload path.
+    Offload(tuntap::Device),
 }
 
 /// A device with blocking single-packet I/O.

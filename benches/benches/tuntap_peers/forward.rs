@@ -219,7 +219,7 @@ fn forward(a: Endpoint, b: Endpoint, rt: Runtime, cpu: usize) -> std::io::Result
             Ok(thread_cpu_ns() - start)
         }
         _ => Err(std::io::Error::other(
-            "one blocking and one async endpoint: not a forwarder",
+            "mixed or offload endpoints: not a single-packet forwarder",
         )),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::echo::EchoRun;
+use super::echo::{EchoRun, Probe};
 use super::endpoint::Impl;
 use super::forward::ForwardRun;
 use super::offload::OffloadImpl;
@@ -21,7 +21,7 @@ impl Listed for Impl {
         self.name()
     }
     fn order(self) -> usize {
-        Impl::ALL
+        Impl::ECHO
             .iter()
             .position(|&i| i == self)
             .unwrap_or(usize::MAX)
@@ -68,15 +68,29 @@ pub(crate) fn record<T, K: Listed>(runs: &mut Runs<T, K>, imp: K, run: T) {
         .push(run);
 }
 
-/// The N3 table: pps and CPU/packet medians, ratios of flywheel's sync path to each.
-pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize)) -> String {
+/// The N3/N5 table of one probe: pps and CPU/packet medians, ratios of flywheel's sync path
+/// to each, and the goals' figures.
+pub(crate) fn echo_table(
+    probe: Probe,
+    runs: &Runs<EchoRun>,
+    count: u64,
+    cpus: (usize, usize),
+) -> String {
+    let what = match probe {
+        Probe::Udp => "UDP echo of {count} 64-byte datagrams",
+        Probe::Icmp => "ICMP echo (ping) of {count} 64-byte requests from a raw socket",
+    }
+    .replace("{count}", &count.to_string());
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## tuntap/echo (N3)\n\nUDP echo of {count} 64-byte requests (64 in flight) answered by a \
-         userspace responder on a TUN device, per implementation; responder on CPU {}, load on \
-         CPU {}; implementations interleaved, median (min..max) over {} round(s). Ratios: \
-         flywheel_sync / this (pps above 1 and CPU below 1 mean flywheel is better).\n",
+        "## tuntap/echo_{} (N3, N5)\n\n{what}, 64 in flight, answered by a userspace responder \
+         on a TUN device, per implementation; responder on CPU {}, load on CPU {}; \
+         implementations interleaved, median (min..max) over {} round(s). Ratios: \
+         flywheel_sync / this (pps above 1 and CPU below 1 mean flywheel is better). \
+         `flywheel_offload` is flywheel's offload path (`vnet_hdr` with TCP offloads, \
+         `gso::split`, `send_batch_coalesced`) on this load without GSO.\n",
+        probe.name(),
         cpus.0,
         cpus.1,
         rounds(runs)
@@ -91,11 +105,13 @@ pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize))
         let cpu: Vec<f64> = r.iter().map(|r| r.cpu_ns_per_packet).collect();
         (pps, cpu, r.iter().map(|r| r.lost).sum::<u64>())
     };
-    let ours = runs
-        .values()
-        .find(|(i, _)| *i == Impl::FlywheelSync)
-        .map(|(_, r)| summary(r))
-        .map(|(p, c, _)| (median(&p), median(&c)));
+    let medians = |imp: Impl| {
+        runs.values()
+            .find(|(i, _)| *i == imp)
+            .map(|(_, r)| summary(r))
+            .map(|(p, c, _)| (median(&p), median(&c)))
+    };
+    let ours = medians(Impl::FlywheelSync);
     for (imp, r) in runs.values() {
         let (pps, cpu, lost) = summary(r);
         let (p_lo, p_hi) = spread(&pps);
@@ -113,6 +129,34 @@ pub(crate) fn echo_table(runs: &Runs<EchoRun>, count: u64, cpus: (usize, usize))
             median(&cpu),
         );
     }
+    // The goals' own figures (reported, never asserted).
+    let best_crate = [Impl::TunRsSync, Impl::TunRsAsync, Impl::Tun, Impl::TokioTun]
+        .into_iter()
+        .filter_map(|i| medians(i).map(|m| (i, m)))
+        .max_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    if let (Some((o_pps, o_cpu)), Some((best, (b_pps, b_cpu)))) = (ours, best_crate) {
+        let _ = writeln!(
+            out,
+            "\nN3: flywheel_sync / best crate ({}) = {:.3} pps (goal >= 1.0), {:.3} CPU/packet \
+             (goal <= 0.95).",
+            best.name(),
+            o_pps / b_pps,
+            o_cpu / b_cpu
+        );
+    }
+    let sync_ratio = |imp: Impl| {
+        ours.zip(medians(imp))
+            .map(|((o, _), (x, _))| format!("{:.3}", x / o))
+            .unwrap_or_else(|| "—".to_owned())
+    };
+    let _ = writeln!(
+        out,
+        "N3: flywheel_tokio / flywheel_sync = {} pps (goal >= 0.98). N5: flywheel_offload / \
+         flywheel_sync = {} pps (goal >= 0.97).",
+        sync_ratio(Impl::FlywheelTokio),
+        sync_ratio(Impl::FlywheelOffload)
+    );
+    out.push('\n');
     out
 }
 
@@ -163,6 +207,7 @@ fn rounds<T, K>(runs: &Runs<T, K>) -> usize {
 /// A Gb/s table; each row's ratios are against the row of `ours(row)`.
 fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) -> K) -> String {
     let mut out = intro.to_owned();
+    out.push('\n');
     let _ = writeln!(
         out,
         "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | Gb/s ratio | CPU ratio |"

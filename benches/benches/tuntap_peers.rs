@@ -33,6 +33,8 @@ mod endpoint;
 mod env;
 #[path = "tuntap_peers/forward.rs"]
 mod forward;
+#[path = "tuntap_peers/iperf.rs"]
+mod iperf;
 #[path = "tuntap_peers/offload.rs"]
 mod offload;
 #[path = "tuntap_peers/packet.rs"]
@@ -147,6 +149,7 @@ fn run(sizes: &Sizes) -> Result<String, String> {
     }
 
     let mut forward_runs: Runs<forward::ForwardRun> = Runs::new();
+    let iperf_gbps: Option<Vec<f64>>;
     {
         let a = BenchNetns::create("fwd-a")?;
         let b = BenchNetns::create("fwd-b")?;
@@ -163,6 +166,14 @@ fn run(sizes: &Sizes) -> Result<String, String> {
                 run += 1;
             }
         }
+        iperf_gbps = if iperf::available() {
+            (0..sizes.forward_rounds)
+                .map(|i| iperf::run_once(&a, &b, i as u8, sizes.forward_bytes, cpus))
+                .collect::<Result<Vec<f64>, String>>()
+                .map(Some)?
+        } else {
+            None
+        };
     }
 
     let mut offload_runs: Runs<forward::ForwardRun, offload::OffloadImpl> = Runs::new();
@@ -193,6 +204,16 @@ fn run(sizes: &Sizes) -> Result<String, String> {
         sizes.forward_bytes,
         cpus,
     ));
+    table.push_str(&match iperf_gbps {
+        Some(g) => format!(
+            "\nCross-check: iperf3 (`-n {} MiB`, pinned with `-A`) through the flywheel_sync \
+             forwarder: {:.2} Gb/s median over {} run(s); our generator above: flywheel_sync row.\n",
+            sizes.forward_bytes >> 20,
+            report::median(&g),
+            g.len()
+        ),
+        None => "\nCross-check skipped: iperf3 is not installed.\n".to_owned(),
+    });
     table.push_str(&report::offload_table(
         &offload_runs,
         sizes.forward_bytes,

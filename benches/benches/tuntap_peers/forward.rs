@@ -103,7 +103,7 @@ pub(crate) fn drive(
 
 /// Stop both directions, whatever the stream did: a datagram to the stop port from each side,
 /// repeated (bounded) until the forwarder returns; then its CPU time.
-fn stop(
+pub(crate) fn stop(
     a: &BenchNetns,
     b: &BenchNetns,
     (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
@@ -197,7 +197,7 @@ fn tcp_stream(
 
 /// Copy packets A->B and B->A until each direction has seen its stop datagram; returns the CPU
 /// time of the forwarding thread(s) in nanoseconds.
-fn forward(a: Endpoint, b: Endpoint, rt: Runtime, cpu: usize) -> std::io::Result<u64> {
+pub(crate) fn forward(a: Endpoint, b: Endpoint, rt: Runtime, cpu: usize) -> std::io::Result<u64> {
     match (a, b) {
         (Endpoint::Sync(a), Endpoint::Sync(b)) => thread_pair(a, b, cpu, |from, to| {
             let mut buf = vec![0u8; 65_536];

@@ -84,7 +84,7 @@ pub(crate) fn echo_table(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## tuntap/echo_{} (N3, N5)\n\n{what}, 64 in flight, answered by a userspace responder \
+        "\n## tuntap/echo_{} (N3, N5)\n\n{what}, 64 in flight, answered by a userspace responder \
          on a TUN device, per implementation; responder on CPU {}, load on CPU {}; \
          implementations interleaved, median (min..max) over {} round(s). Ratios: \
          flywheel_sync / this (pps above 1 and CPU below 1 mean flywheel is better). \
@@ -156,7 +156,6 @@ pub(crate) fn echo_table(
         sync_ratio(Impl::FlywheelTokio),
         sync_ratio(Impl::FlywheelOffload)
     );
-    out.push('\n');
     out
 }
 

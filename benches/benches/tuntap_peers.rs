@@ -90,16 +90,15 @@ fn main() {
                 eprintln!("tuntap_peers: FAILED: {e}");
                 let _ = std::fs::write(
                     dir.join("tuntap.md"),
-                    format!("## tuntap peers (N3, N4)\n\nFAILED: {e}\n"),
+                    format!("## tuntap peers (N1..N5)\n\nFAILED: {e}\n"),
                 );
                 std::process::exit(1);
             }
         }
     } else {
-        let line =
-            "SKIPPED (needs root and /dev/net/tun): tuntap peer benches (N3 echo, N4 TCP forward)";
+        let line = "SKIPPED (needs root and /dev/net/tun): tuntap peer benches (N1..N5: echo, TCP forward, offload forward)";
         eprintln!("{line}");
-        format!("## tuntap peers (N3, N4)\n\n{line}\n")
+        format!("## tuntap peers (N1..N5)\n\n{line}\n")
     };
     println!("{table}");
     let _ = std::fs::write(dir.join("tuntap.md"), &table);

@@ -133,8 +133,8 @@ pub(crate) fn run_once(
         })
         .join()
     })
-    .map_err(|_| "the load generator panicked".to_owned())?
-    .map_err(|e| format!("load generator: {e}"))?;
+    .map_err(|_| "the load generator panicked".to_owned())
+    .and_then(|load| load.map_err(|e| format!("load generator: {e}")));
 
     // Tell the responder to return; repeat in case a stop datagram is dropped, bounded.
     let stop = SocketAddr::from((peer, STOP_PORT));
@@ -152,6 +152,8 @@ pub(crate) fn run_once(
         .join()
         .map_err(|_| format!("{}: the responder panicked", imp.name()))?
         .map_err(|e| format!("{}: responder: {e}", imp.name()))?;
+    // The responder is stopped whatever the load did; now its error, if any.
+    let load = load.map_err(|e| format!("{}: {e}", imp.name()))?;
     if served.replies == 0 || load.received == 0 {
         return Err(format!("{}: no echo reply at all", imp.name()));
     }

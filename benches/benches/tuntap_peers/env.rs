@@ -29,9 +29,20 @@ pub(crate) struct BenchNetns {
 /// `ip netns del NAME` when dropped.
 struct DeleteOnDrop(String);
 
+impl DeleteOnDrop {
+    /// `ip netns del`; whether it succeeded. Dropping afterwards tries again, harmlessly.
+    fn delete(&self) -> bool {
+        Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
 impl Drop for DeleteOnDrop {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = self.delete();
     }
 }
 
@@ -63,6 +74,32 @@ impl BenchNetns {
             _delete: delete,
         })
     }
+}
+
+/// Delete the namespaces an earlier run of this bench left behind when it was killed before it
+/// could (`flywheel-<what>-<pid>` whose process is gone); returns their names.
+pub(crate) fn delete_stale_namespaces() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return Vec::new();
+    };
+    let mut deleted = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("flywheel-") else {
+            continue;
+        };
+        let ours = ["echo-", "fwd-a-", "fwd-b-", "off-a-", "off-b-"]
+            .iter()
+            .any(|what| rest.starts_with(what));
+        let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let (true, Some(pid)) = (ours, pid) {
+            let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if gone && DeleteOnDrop(name.clone()).delete() {
+                deleted.push(name);
+            }
+        }
+    }
+    deleted
 }
 
 /// The CPU for the program under test and the CPU for the load generator: the first two CPUs

@@ -4,8 +4,8 @@
 //! not installed.
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::endpoint::{Impl, configure};
 use super::env::BenchNetns;
@@ -13,6 +13,8 @@ use super::forward::{forward, stop};
 
 /// iperf3's port inside namespace B.
 const PORT: &str = "5201";
+/// An iperf3 client still running this long is killed and the cross-check fails.
+const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 
 /// Whether an `iperf3` binary can be run.
 pub(crate) fn available() -> bool {
@@ -72,7 +74,7 @@ pub(crate) fn run_once(
         // The server takes a moment to listen: retry the client a bounded number of times.
         let mut last = String::new();
         for _ in 0..50 {
-            let out = Command::new("ip")
+            let client = Command::new("ip")
                 .args([
                     "netns",
                     "exec",
@@ -85,10 +87,23 @@ pub(crate) fn run_once(
                     PORT,
                 ])
                 .args(["-c", &addr_b.to_string(), "-n", &bytes.to_string()])
-                .output()
+                .args(["--connect-timeout", "2000"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
                 .map_err(|e| format!("running the iperf3 client: {e}"))?;
-            if out.status.success() {
+            let Some(out) = bounded(client, CLIENT_LIMIT)? else {
+                let _ = server.kill();
                 let _ = server.wait();
+                return Err(format!(
+                    "iperf3 client still running after {CLIENT_LIMIT:?}: killed"
+                ));
+            };
+            if out.status.success() {
+                if bounded_wait(&mut server, Duration::from_secs(5)).is_none() {
+                    let _ = server.kill();
+                    let _ = server.wait();
+                }
                 return received_gbps(&out.stdout);
             }
             last = String::from_utf8_lossy(&out.stdout)
@@ -114,4 +129,31 @@ fn received_gbps(json: &[u8]) -> Result<f64, String> {
         .and_then(serde_json::Value::as_f64)
         .map(|bps| bps / 1e9)
         .ok_or_else(|| "iperf3 JSON has no end.sum_received.bits_per_second".to_owned())
+}
+
+/// Wait for `child` at most `limit`; kill it past that and return `None`.
+fn bounded(mut child: Child, limit: Duration) -> Result<Option<Output>, String> {
+    match bounded_wait(&mut child, limit) {
+        Some(()) => child
+            .wait_with_output()
+            .map(Some)
+            .map_err(|e| format!("iperf3 client output: {e}")),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Ok(None)
+        }
+    }
+}
+
+/// Poll `child` until it exits (`Some`) or `limit` passes (`None`).
+fn bounded_wait(child: &mut Child, limit: Duration) -> Option<()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return Some(()),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    None
 }

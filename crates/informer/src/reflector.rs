@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::backoff::Backoff;
 use crate::error::ApiError;
 use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream};
-use crate::metrics::{EventType, InformerMetrics, Recorder};
+use crate::metrics::{EventType, InformerMetrics, Recorder, WatchEndCause};
 use crate::object::{Resource, version_of};
 
 /// Page size of a paginated list (client-go's pager default).
@@ -46,6 +46,9 @@ pub const INTERNAL_ERROR_RESET: Duration = Duration::from_secs(60);
 /// While a streaming list waits for its initial-events-end bookmark, a warning saying how long
 /// since the last event is logged this often (RF-23).
 pub const INITIAL_EVENTS_WARNING_PERIOD: Duration = Duration::from_secs(10);
+/// What the default watch idle timeout adds to the watch's own `timeoutSeconds` (see
+/// [`ReflectorBuilder::watch_idle_timeout`]): room for the server's close to arrive late.
+pub const WATCH_IDLE_GRACE: Duration = Duration::from_secs(30);
 
 /// Why a list or watch ended badly.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -95,6 +98,24 @@ pub enum ReflectorError {
         resource_version: String,
         /// How long it lasted.
         lasted: Duration,
+    },
+    /// No event and no bookmark arrived on an open watch for the idle timeout (see
+    /// [`ReflectorBuilder::watch_idle_timeout`]): the connection is taken for half-open and
+    /// the watch is abandoned. A watch is re-opened at once from the last synced version,
+    /// without a relist; a streaming list falls back to list and watch.
+    #[error(
+        "{name}: no event or bookmark for {idle:?} on the watch at resourceVersion {resource_version:?} (after {events} events): abandoned as hung"
+    )]
+    WatchIdle {
+        /// The reflector's name.
+        name: String,
+        /// The last synced version when it was abandoned (for a streaming list, the version
+        /// it asked for).
+        resource_version: String,
+        /// How long it stayed silent.
+        idle: Duration,
+        /// How many events it had delivered.
+        events: u64,
     },
     /// A streaming list's watch closed before its initial-events-end bookmark (RF-21); the
     /// reflector falls back to list and watch (RF-3).
@@ -199,6 +220,15 @@ pub struct Termination {
     pub next: Next,
 }
 
+impl Termination {
+    /// For the end of a watch ([`Call::Watch`], not a stop), why it ended: the `cause` label
+    /// of the [`watch_restarts`](crate::metrics::InformerMetrics::watch_restarts) metric.
+    pub fn watch_end_cause(&self) -> Option<WatchEndCause> {
+        (self.call == Call::Watch && self.next != Next::Stop)
+            .then(|| WatchEndCause::of(self.error.as_ref()))
+    }
+}
+
 type Hook = Arc<dyn Fn(&Termination) + Send + Sync>;
 type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -215,6 +245,7 @@ pub struct ReflectorBuilder<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
 }
 
@@ -303,6 +334,27 @@ impl<K, L> ReflectorBuilder<K, L> {
         self
     }
 
+    /// How long an open watch may stay silent (no event, no bookmark) before it is taken for a
+    /// hung, half-open connection and abandoned ([`ReflectorError::WatchIdle`], metric cause
+    /// [`idle`](WatchEndCause::Idle)); then the watch is re-opened at once from the last
+    /// synced version, without a relist. A streaming list silent that long before its
+    /// initial-events-end bookmark falls back to list and watch (RF-22's "any other" error).
+    /// `Duration::ZERO` turns the check off. The silence is measured on the driver's clock.
+    ///
+    /// Default: the watch's own `timeoutSeconds` (random in 5 to 10 minutes, RF-11) plus
+    /// [`WATCH_IDLE_GRACE`]. A healthy server ends every watch by its `timeoutSeconds` even
+    /// when the resource is quiet and it sends no bookmarks at all (etcd without the watch
+    /// cache sends none; the watch cache sends one about every minute, older servers only
+    /// just before the timeout), so the default never abandons a healthy watch, and a hung
+    /// one is noticed within 5.5 to 10.5 minutes of its last event. Against a server known to
+    /// send bookmarks every minute, a fixed value a little above that interval (say 90 s)
+    /// notices a hang sooner.
+    #[doc(alias = "idle_timeout")]
+    pub fn watch_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Records lists, relists, watch ends by cause, events by type and the last synced
     /// version into `metrics` (see [`metrics`](crate::metrics); its `pending` family is
     /// unused here: handlers belong to an informer).
@@ -332,6 +384,7 @@ impl<K, L> ReflectorBuilder<K, L> {
             hook: self.hook,
             seed: self.seed,
             streaming_list: self.streaming_list,
+            idle_timeout: self.idle_timeout,
             metrics: self.metrics,
             last_sync_rv: Mutex::new(String::new()),
             running: AtomicBool::new(false),
@@ -421,6 +474,8 @@ pub struct Reflector<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    /// `None`: the watch's timeout plus [`WATCH_IDLE_GRACE`]; zero: off.
+    idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
     /// The version of the last list or watch event applied to the FIFO; `""` before any.
     last_sync_rv: Mutex<String>,
@@ -435,6 +490,25 @@ struct Resumed<K> {
     stream: WatchStream<K>,
     started: Instant,
     events: u64,
+    /// The stream's idle check, and when its last event arrived.
+    idle: Option<Idle>,
+    last_event: Instant,
+}
+
+/// The idle check of one open watch: a timer on the driver and the silence it allows.
+struct Idle {
+    timer: Timer,
+    limit: Duration,
+}
+
+/// What waiting on a watch stream came to.
+enum Awaited<K> {
+    /// The next event.
+    Event(WatchEvent<K>),
+    /// The stream ended.
+    Closed,
+    /// Nothing arrived for this long, at least the idle timeout.
+    Idle(Duration),
 }
 
 /// What a streaming list came to.
@@ -481,6 +555,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             hook: None,
             seed: None,
             streaming_list: false,
+            idle_timeout: None,
             metrics: None,
         }
     }
@@ -613,6 +688,8 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 .watch(&options)
                 .instrument(span.clone())
                 .await;
+            let idle = self.idle_check(options.timeout_seconds);
+            let mut last_event = self.clock.now();
             let error = match opened {
                 Err(source) => ReflectorError::WatchOpen {
                     name: self.name.clone(),
@@ -620,7 +697,11 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                     source,
                 },
                 Ok(mut stream) => {
-                    match self.initial_events(&mut stream, &rv).instrument(span).await {
+                    let initial = self
+                        .initial_events(&mut stream, &rv, idle.as_ref(), &mut last_event)
+                        .instrument(span)
+                        .await;
+                    match initial {
                         Ok((items, list_rv, events)) => {
                             state.rv_unavailable = false;
                             if let Err(source) = self.fifo.replace(items, &list_rv) {
@@ -644,6 +725,8 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                                 stream,
                                 started,
                                 events,
+                                idle,
+                                last_event,
                             });
                         }
                         // The stream is dropped (stopped) before anything else happens (RF-22).
@@ -685,30 +768,32 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
 
     /// RF-20, RF-21, RF-23: collects the initial events of a streaming list until the
     /// initial-events-end bookmark; returns them, the bookmark's version and the number of
-    /// events.
+    /// events. `last_event` is when the last event arrived (for the idle check).
     async fn initial_events(
         &self,
         stream: &mut WatchStream<K>,
         rv: &str,
+        idle: Option<&Idle>,
+        last_event: &mut Instant,
     ) -> Result<(Vec<K>, String, u64), ReflectorError> {
         // A temporary store (RF-20): by key, so that a repeated object keeps its last state.
         // The FIFO's transformer applies when it is replaced.
         let mut temp: BTreeMap<String, K> = BTreeMap::new();
         let mut events = 0_u64;
-        let mut last_event = self.clock.now();
         let warning = self.driver.timer(INITIAL_EVENTS_WARNING_PERIOD);
         let mut warnings = true;
         loop {
+            let since = *last_event;
             let next = {
-                let mut next = stream.next();
+                let mut next = pin!(self.next_event(stream, idle, since));
                 loop {
                     if !warnings {
-                        break (&mut next).await;
+                        break next.as_mut().await;
                     }
-                    match select(&mut next, pin!(warning.recv_async())).await {
+                    match select(next.as_mut(), pin!(warning.recv_async())).await {
                         Either::Left((event, _)) => break event,
                         Either::Right((Ok(_), _)) => {
-                            let since = self.clock.now().saturating_duration_since(last_event);
+                            let since = self.clock.now().saturating_duration_since(since);
                             tracing::warn!(
                                 reflector = %self.name,
                                 events,
@@ -722,15 +807,26 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                     }
                 }
             };
-            let Some(event) = next else {
-                return Err(ReflectorError::WatchListIncomplete {
-                    name: self.name.clone(),
-                    resource_version: rv.to_owned(),
-                    events,
-                });
+            let event = match next {
+                Awaited::Event(event) => event,
+                Awaited::Closed => {
+                    return Err(ReflectorError::WatchListIncomplete {
+                        name: self.name.clone(),
+                        resource_version: rv.to_owned(),
+                        events,
+                    });
+                }
+                Awaited::Idle(idle) => {
+                    return Err(ReflectorError::WatchIdle {
+                        name: self.name.clone(),
+                        resource_version: rv.to_owned(),
+                        idle,
+                        events,
+                    });
+                }
             };
             events += 1;
-            last_event = self.clock.now();
+            *last_event = self.clock.now();
             self.count(&event);
             match event {
                 WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
@@ -898,17 +994,9 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
     ) -> Result<(), ReflectorError> {
         loop {
             let rv = self.last_sync_resource_version();
-            if let Some(Resumed {
-                stream,
-                started,
-                events,
-            }) = resumed.take()
-            {
+            if let Some(resumed) = resumed.take() {
                 // The version is the bookmark's: events after it are trusted (RF-20).
-                if self
-                    .consume(state, resync, stream, started, events, true)
-                    .await?
-                {
+                if self.consume(state, resync, resumed, true).await? {
                     continue;
                 }
                 return Ok(());
@@ -949,8 +1037,15 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             };
             // RF-14: after a watch from "" or "0", Added events come in any version order.
             let trust_added = !(rv.is_empty() || rv == "0");
+            let open = Resumed {
+                stream,
+                started,
+                events: 0,
+                idle: self.idle_check(options.timeout_seconds),
+                last_event: self.clock.now(),
+            };
             if !self
-                .consume(state, resync, stream, started, 0, trust_added)
+                .consume(state, resync, open, trust_added)
                 .instrument(span)
                 .await?
             {
@@ -959,21 +1054,35 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         }
     }
 
-    /// Applies the events of one open watch to the FIFO until it ends (RF-13..RF-16);
-    /// returns whether to re-watch (`false`: relist after backoff).
+    /// Applies the events of one open watch to the FIFO until it ends (RF-13..RF-16) or
+    /// stays silent too long; returns whether to re-watch (`false`: relist after backoff).
     async fn consume(
         &self,
         state: &mut RunState,
         resync: Option<&Timer>,
-        mut stream: WatchStream<K>,
-        started: Instant,
-        mut events: u64,
+        open: Resumed<K>,
         mut trust_added: bool,
     ) -> Result<bool, ReflectorError> {
+        let Resumed {
+            mut stream,
+            started,
+            mut events,
+            idle,
+            mut last_event,
+        } = open;
         let status = loop {
-            let Some(event) = self.with_resync(stream.next(), resync).await else {
-                break None;
+            let next = self
+                .with_resync(
+                    self.next_event(&mut stream, idle.as_ref(), last_event),
+                    resync,
+                )
+                .await;
+            let event = match next {
+                Awaited::Event(event) => event,
+                Awaited::Closed => break None,
+                Awaited::Idle(quiet) => break Some(Err(quiet)),
             };
+            last_event = self.clock.now();
             events += 1;
             self.count(&event);
             let (obj_rv, applied) = match event {
@@ -995,7 +1104,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                     trust_added = true;
                     (Some(resource_version).filter(|rv| !rv.is_empty()), Ok(()))
                 }
-                WatchEvent::Error(status) => break Some(status),
+                WatchEvent::Error(status) => break Some(Ok(status)),
             };
             if let Err(error) = applied {
                 tracing::warn!(reflector = %self.name, %error, "the FIFO refused a watch event");
@@ -1005,7 +1114,24 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             }
         };
         drop(stream);
+        drop(idle);
         let rv = self.last_sync_resource_version();
+        let status = match status {
+            Some(Ok(status)) => Some(status),
+            Some(Err(quiet)) => {
+                // A half-open connection: abandon it, re-watch from the last version at once.
+                let error = ReflectorError::WatchIdle {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    idle: quiet,
+                    events,
+                };
+                tracing::warn!(reflector = %self.name, %error, "watch idle; re-watching");
+                self.report(Call::Watch, rv, Some(error), Next::Rewatch);
+                return Ok(true);
+            }
+            None => None,
+        };
         let Some(status) = status else {
             let lasted = self.clock.now().saturating_duration_since(started);
             if events == 0 && lasted < VERY_SHORT_WATCH {
@@ -1051,6 +1177,50 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    /// The idle check of a watch opened with `timeout_seconds`, or `None` when it is off.
+    fn idle_check(&self, timeout_seconds: u32) -> Option<Idle> {
+        let limit = match self.idle_timeout {
+            None => Duration::from_secs(timeout_seconds.into()) + WATCH_IDLE_GRACE,
+            Some(limit) if limit.is_zero() => return None,
+            Some(limit) => limit,
+        };
+        Some(Idle {
+            timer: self.driver.timer(limit),
+            limit,
+        })
+    }
+
+    /// The next event of `stream`, or [`Awaited::Idle`] once nothing has arrived for the
+    /// idle check's limit since `last_event`. The timer is not re-armed per event: when it
+    /// fires early (events came meanwhile), it is re-armed for the rest of the limit.
+    async fn next_event(
+        &self,
+        stream: &mut WatchStream<K>,
+        idle: Option<&Idle>,
+        last_event: Instant,
+    ) -> Awaited<K> {
+        let awaited = |event: Option<WatchEvent<K>>| event.map_or(Awaited::Closed, Awaited::Event);
+        let mut next = stream.next();
+        let Some(idle) = idle else {
+            return awaited(next.await);
+        };
+        loop {
+            match select(&mut next, pin!(idle.timer.recv_async())).await {
+                Either::Left((event, _)) => return awaited(event),
+                Either::Right((Ok(_), _)) => {
+                    let quiet = self.clock.now().saturating_duration_since(last_event);
+                    if quiet >= idle.limit {
+                        return Awaited::Idle(quiet);
+                    }
+                    idle.timer.reset(idle.limit - quiet);
+                }
+                // The driver is gone: no more idle checks; the run loop notices at its next
+                // wait.
+                Either::Right((Err(_), _)) => return awaited(next.await),
+            }
         }
     }
 

@@ -67,6 +67,13 @@ fn prometheus_reaches_the_controller() {
     assert!(name.starts_with("controller::"), "{name}");
 }
 
+#[cfg(all(feature = "informer", feature = "prometheus"))]
+#[test]
+fn prometheus_reaches_the_informer() {
+    let name = std::any::type_name::<flywheel::informer::prometheus::PrometheusMetrics>();
+    assert!(name.starts_with("informer::"), "{name}");
+}
+
 #[cfg(feature = "tuntap")]
 #[test]
 fn tuntap_path() {

@@ -404,8 +404,27 @@ impl<K, L> ReflectorBuilder<K, L> {
 /// Waits go through a timer-wheel [`Driver`], so a test on a [`FakeClock`](timer_wheel::FakeClock)
 /// and a manual driver moves time itself.
 ///
-/// Objects whose key the FIFO cannot compute are logged and skipped (RF-13); the stream is
-/// typed, so there are no wrong-type events to skip.
+/// A watch silent past its idle timeout (no event, no bookmark: a half-open connection) is
+/// abandoned and re-opened from the last synced version without a relist
+/// ([`ReflectorBuilder::watch_idle_timeout`]).
+///
+/// # Bad input
+///
+/// * A watch event (or a streaming list's initial event) whose object the FIFO cannot key
+///   (no name) or transform is logged and skipped; the watch goes on (RF-13). The stream is
+///   typed, so there are no wrong-type events to skip.
+/// * A list holding such an object is refused as a whole, as client-go's `DeltaFIFO.Replace`
+///   does: [`ReflectorError::Store`] (naming the item and why) goes to the termination hook
+///   and the reflector relists after a backoff, until the server answers a sound list.
+/// * An informer's transform that removes the resourceVersion is refused
+///   ([`informer_transform`](crate::informer_transform)): every list fails as above and the
+///   informer never syncs, saying why, rather than caching objects whose updates would all
+///   look like resyncs.
+/// * What the server sends that the client cannot decode is the lister-watcher's
+///   [`ApiError`]: a failed list, or an `Error` event ending the watch (the kube adapter's
+///   `UNDECODABLE_EVENT`), both followed by a relist after a backoff.
+/// * An API error (403 Forbidden, ...) keeps its status; the kube adapter prefixes its
+///   message with the verb and resource (`"watch pods: ..."`).
 ///
 /// # Examples
 ///

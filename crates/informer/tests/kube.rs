@@ -550,3 +550,78 @@ async fn a_forbidden_watch_names_the_verb_and_resource() {
     .await;
     r.stop().await;
 }
+
+/// A Pod the server stores but the client cannot decode (`containers` is not a list).
+fn undecodable_pod(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": name },
+        "spec": { "containers": "not a list" }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_server_is_an_error_naming_the_call_until_it_is_gone() {
+    // spec: RF-1 (a failed list: hook, backoff, relist), RF-15 (a watch ending at once
+    // without an event is very short); issue 7 (garbage from the server: defined behaviour,
+    // no panic)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    server
+        .create("", "v1", "pods", "default", undecodable_pod("junk"))
+        .unwrap();
+    let mut r = rig(server).await;
+    r.until("the failed list", |r| !r.nexts().is_empty()).await;
+    let end = r.ends.lock().unwrap()[0].clone();
+    assert_eq!((end.call, end.next), (Call::List, Next::RelistAfterBackoff));
+    let error = end.error.expect("a decode error");
+    let api = error.api_error().expect("an API error");
+    assert!(matches!(api, informer::ApiError::Transport(_)), "{api:?}");
+    assert!(
+        api.to_string().contains("list pods"),
+        "names the call: {api}"
+    );
+
+    // Once the junk is gone, the next relist syncs.
+    let pods = Api::<Pod>::namespaced(r.server.client(), "default");
+    // The answer is the deleted object, which does not decode either; the delete is done.
+    let _ = pods.delete("junk", &DeleteParams::default()).await;
+    r.pump("synced", |r| r.informer.has_synced()).await;
+    assert_eq!(r.next().await, "add default/a true");
+
+    // Junk arriving on the watch ends it with an undecodable-event error: the informer
+    // relists with backoff (the list fails on the junk too) until it is gone.
+    r.clock.advance(Duration::from_secs(2));
+    r.server
+        .create("", "v1", "pods", "default", undecodable_pod("junk2"))
+        .unwrap();
+    r.pump("a failed relist", |r| {
+        r.ends
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .any(|t| t.call == Call::List && t.error.is_some())
+    })
+    .await;
+    let watch_end = r.ends.lock().unwrap()[2].clone();
+    assert_eq!(
+        (watch_end.call, watch_end.next),
+        (Call::Watch, Next::RelistAfterBackoff),
+        "{watch_end:?}"
+    );
+    let status = watch_end
+        .error
+        .as_ref()
+        .and_then(|e| e.api_error()?.status())
+        .expect("a status");
+    assert_eq!(status.reason, informer::UNDECODABLE_EVENT, "{status:?}");
+    assert!(status.message.contains("watch pods"), "{status:?}");
+    let _ = pods.delete("junk2", &DeleteParams::default()).await;
+    seed(&r.server, "default", "b");
+    let served = r.served().await;
+    assert_eq!(served.len(), 2, "{served:?}");
+    r.pump("cache matches", |r| r.cached() == served).await;
+    r.stop().await;
+}

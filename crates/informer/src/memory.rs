@@ -153,6 +153,8 @@ struct State<K> {
     watch_event_faults: VecDeque<Status>,
     /// Watches still to open hung.
     hang_watches: usize,
+    /// Watch calls still to leave unanswered.
+    hang_watch_calls: usize,
     hang_lists: bool,
     watch_cache: bool,
     expired_watch_as_open_error: bool,
@@ -198,6 +200,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
                 watch_faults: VecDeque::new(),
                 watch_event_faults: VecDeque::new(),
                 hang_watches: 0,
+                hang_watch_calls: 0,
                 hang_lists: false,
                 watch_cache: true,
                 expired_watch_as_open_error: false,
@@ -409,6 +412,13 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
     /// [`open_watches`](Self::open_watches).
     pub fn hang_watches(&self, n: usize) {
         self.state.lock().hang_watches += n;
+    }
+
+    /// The next `n` watch calls never answer (a connection that hangs before the response
+    /// headers); each request is still recorded. Dropping the call's future is the only way
+    /// out.
+    pub fn hang_watch_calls(&self, n: usize) {
+        self.state.lock().hang_watch_calls += n;
     }
 
     /// While set, list calls never answer (a hung connection); the request is still recorded.
@@ -666,8 +676,21 @@ impl<K: MemoryObject> ListerWatcher<K> for MemoryListerWatcher<K> {
 
     /// # Cancel safety
     ///
-    /// Cancel safe: the watch is registered only when the call returns.
+    /// Cancel safe: the watch is registered only when the call returns; a hung call (see
+    /// [`hang_watch_calls`](MemoryListerWatcher::hang_watch_calls)) is simply dropped.
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<K>, ApiError> {
+        let hang = {
+            let mut state = self.state.lock();
+            let hang = state.hang_watch_calls > 0;
+            if hang {
+                state.hang_watch_calls -= 1;
+                state.requests.push(Request::Watch(options.clone()));
+            }
+            hang
+        };
+        if hang {
+            return futures::future::pending().await;
+        }
         self.watch_now(options)
     }
 }

@@ -339,7 +339,8 @@ impl<K, L> ReflectorBuilder<K, L> {
     /// [`idle`](WatchEndCause::Idle)); then the watch is re-opened at once from the last
     /// synced version, without a relist. A streaming list silent that long before its
     /// initial-events-end bookmark falls back to list and watch (RF-22's "any other" error).
-    /// `Duration::ZERO` turns the check off. The silence is measured on the driver's clock.
+    /// `Duration::ZERO` turns the check off. The silence is measured on the driver's clock,
+    /// from the watch request, so a call that never answers is caught the same way.
     ///
     /// Default: the watch's own `timeoutSeconds` (random in 5 to 10 minutes, RF-11) plus
     /// [`WATCH_IDLE_GRACE`]. A healthy server ends every watch by its `timeoutSeconds` even
@@ -702,20 +703,27 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             let started = self.clock.now();
             let span =
                 tracing::debug_span!("watch_list", reflector = %self.name, resource_version = %rv);
+            // The silence is measured from the request: an answer that never comes is a hang
+            // too.
+            let idle = self.idle_check(options.timeout_seconds);
+            let mut last_event = started;
             let opened = self
-                .lister_watcher
-                .watch(&options)
+                .until_idle(self.lister_watcher.watch(&options), idle.as_ref(), started)
                 .instrument(span.clone())
                 .await;
-            let idle = self.idle_check(options.timeout_seconds);
-            let mut last_event = self.clock.now();
             let error = match opened {
-                Err(source) => ReflectorError::WatchOpen {
+                Err(quiet) => ReflectorError::WatchIdle {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    idle: quiet,
+                    events: 0,
+                },
+                Ok(Err(source)) => ReflectorError::WatchOpen {
                     name: self.name.clone(),
                     resource_version: rv.clone(),
                     source,
                 },
-                Ok(mut stream) => {
+                Ok(Ok(mut stream)) => {
                     let initial = self
                         .initial_events(&mut stream, &rv, idle.as_ref(), &mut last_event)
                         .instrument(span)
@@ -1029,13 +1037,30 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             let started = self.clock.now();
             let span =
                 tracing::debug_span!("watch", reflector = %self.name, resource_version = %rv);
+            // The silence is measured from the request: an answer that never comes is a hang
+            // too.
+            let idle = self.idle_check(options.timeout_seconds);
             let opened = self
-                .with_resync(self.lister_watcher.watch(&options), resync)
+                .with_resync(
+                    self.until_idle(self.lister_watcher.watch(&options), idle.as_ref(), started),
+                    resync,
+                )
                 .instrument(span.clone())
                 .await;
             let stream = match opened {
-                Ok(stream) => stream,
-                Err(source) => {
+                Ok(Ok(stream)) => stream,
+                Err(quiet) => {
+                    let error = ReflectorError::WatchIdle {
+                        name: self.name.clone(),
+                        resource_version: rv.clone(),
+                        idle: quiet,
+                        events: 0,
+                    };
+                    tracing::warn!(reflector = %self.name, %error, "watch open idle; re-watching");
+                    self.report(Call::Watch, rv, Some(error), Next::Rewatch);
+                    continue;
+                }
+                Ok(Err(source)) => {
                     let retry = source.is_connection_refused() || source.is_too_many_requests();
                     let error = ReflectorError::WatchOpen {
                         name: self.name.clone(),
@@ -1060,8 +1085,8 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 stream,
                 started,
                 events: 0,
-                idle: self.idle_check(options.timeout_seconds),
-                last_event: self.clock.now(),
+                idle,
+                last_event: started,
             };
             if !self
                 .consume(state, resync, open, trust_added)
@@ -1213,32 +1238,46 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
     }
 
     /// The next event of `stream`, or [`Awaited::Idle`] once nothing has arrived for the
-    /// idle check's limit since `last_event`. The timer is not re-armed per event: when it
-    /// fires early (events came meanwhile), it is re-armed for the rest of the limit.
+    /// idle check's limit since `last_event`.
     async fn next_event(
         &self,
         stream: &mut WatchStream<K>,
         idle: Option<&Idle>,
         last_event: Instant,
     ) -> Awaited<K> {
-        let awaited = |event: Option<WatchEvent<K>>| event.map_or(Awaited::Closed, Awaited::Event);
-        let mut next = stream.next();
+        match self.until_idle(stream.next(), idle, last_event).await {
+            Ok(Some(event)) => Awaited::Event(event),
+            Ok(None) => Awaited::Closed,
+            Err(quiet) => Awaited::Idle(quiet),
+        }
+    }
+
+    /// Awaits `work`, or gives up with how long it has been quiet once the idle check's
+    /// limit has passed since `since`. The timer is not re-armed per event: when it fires
+    /// early (events came meanwhile), it is re-armed for the rest of the limit.
+    async fn until_idle<T>(
+        &self,
+        work: impl Future<Output = T>,
+        idle: Option<&Idle>,
+        since: Instant,
+    ) -> Result<T, Duration> {
+        let mut work = pin!(work);
         let Some(idle) = idle else {
-            return awaited(next.await);
+            return Ok(work.await);
         };
         loop {
-            match select(&mut next, pin!(idle.timer.recv_async())).await {
-                Either::Left((event, _)) => return awaited(event),
+            match select(work.as_mut(), pin!(idle.timer.recv_async())).await {
+                Either::Left((out, _)) => return Ok(out),
                 Either::Right((Ok(_), _)) => {
-                    let quiet = self.clock.now().saturating_duration_since(last_event);
+                    let quiet = self.clock.now().saturating_duration_since(since);
                     if quiet >= idle.limit {
-                        return Awaited::Idle(quiet);
+                        return Err(quiet);
                     }
                     idle.timer.reset(idle.limit - quiet);
                 }
                 // The driver is gone: no more idle checks; the run loop notices at its next
                 // wait.
-                Either::Right((Err(_), _)) => return awaited(next.await),
+                Either::Right((Err(_), _)) => return Ok(work.await),
             }
         }
     }

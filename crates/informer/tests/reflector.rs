@@ -1244,3 +1244,30 @@ async fn a_hung_streaming_list_falls_back_to_list_and_watch() {
     assert_eq!(r.server.open_watches(), 1);
     r.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_watch_call_that_never_answers_is_abandoned_on_the_idle_timeout() {
+    // spec: section 6 item 9 (a connection that hangs before the response headers)
+    let idle = Duration::from_secs(90);
+    let server = server_with(&["a"]);
+    server.hang_watch_calls(1);
+    let mut r = rig(server, |b| b.watch_idle_timeout(idle));
+    r.start();
+    r.until("the watch call", |r| r.server.watch_requests().len() == 1)
+        .await;
+    r.settle().await;
+    r.elapse(idle - Duration::from_secs(1)).await;
+    assert_eq!(r.nexts(), [Next::Watch], "not idle yet");
+    r.elapse(Duration::from_secs(2)).await;
+    r.until("re-watched", Rig::watching).await;
+    let end = last_end(&r);
+    assert_eq!((end.call, end.next), (Call::Watch, Next::Rewatch));
+    assert!(
+        matches!(end.error, Some(ReflectorError::WatchIdle { events: 0, .. })),
+        "{:?}",
+        end.error
+    );
+    assert_eq!(r.watch_rvs(), ["1", "1"]);
+    assert_eq!(r.lists().len(), 1, "no relist");
+    r.stop().await.unwrap();
+}

@@ -350,6 +350,62 @@ impl<K, L> ReflectorBuilder<K, L> {
     /// one is noticed within 5.5 to 10.5 minutes of its last event. Against a server known to
     /// send bookmarks every minute, a fixed value a little above that interval (say 90 s)
     /// notices a hang sooner.
+    ///
+    /// # Examples
+    ///
+    /// A watch that hangs is abandoned after 90 s of silence on a fake clock, and re-opened
+    /// from the same version:
+    ///
+    /// ```
+    /// # use delta_fifo::Object;
+    /// # use informer::{MemoryObject, Resource};
+    /// # #[derive(Clone, Debug)]
+    /// # struct Cm { name: String, rv: String }
+    /// # impl Object for Cm { fn name(&self) -> Option<&str> { Some(&self.name) } }
+    /// # impl Resource for Cm { fn resource_version(&self) -> Option<&str> { Some(&self.rv) } }
+    /// # impl MemoryObject for Cm { fn set_resource_version(&mut self, rv: &str) { self.rv = rv.into(); } }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use delta_fifo::DeltaFifo;
+    /// use informer::{MemoryListerWatcher, Reflector, ReflectorError, Termination};
+    /// use timer_wheel::{Driver, FakeClock};
+    ///
+    /// let server = MemoryListerWatcher::new();
+    /// server.create(Cm { name: "a".into(), rv: String::new() })?;
+    /// server.hang_watches(1);
+    /// let clock = FakeClock::new();
+    /// let driver = Driver::builder().clock(clock.clone()).manual()?;
+    /// let idle = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&idle);
+    /// let fifo = Arc::new(DeltaFifo::new());
+    /// let reflector = Reflector::builder(server.clone(), fifo, driver.clone())
+    ///     .watch_idle_timeout(Duration::from_secs(90))
+    ///     .on_termination(move |end: &Termination| {
+    ///         if matches!(end.error, Some(ReflectorError::WatchIdle { .. })) {
+    ///             seen.lock().unwrap().push(end.resource_version.clone());
+    ///         }
+    ///     })
+    ///     .build();
+    /// reflector
+    ///     .run(async {
+    ///         // Let the reflector list and open the hung watch, then move time past the limit.
+    ///         for _ in 0..100 {
+    ///             tokio::task::yield_now().await;
+    ///         }
+    ///         clock.advance(Duration::from_secs(91));
+    ///         driver.turn();
+    ///         for _ in 0..100 {
+    ///             tokio::task::yield_now().await;
+    ///         }
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*idle.lock().unwrap(), ["1"]);
+    /// assert_eq!(server.watch_requests().len(), 2, "re-opened");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[doc(alias = "idle_timeout")]
     pub fn watch_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);

@@ -3,7 +3,8 @@
 //! * `cargo xtask ci` — every check CI runs, in order, stopping at the first failure.
 //! * `cargo xtask bench [FILTER] [--quick] [--rounds N]` — the criterion benches, and a report of
 //!   medians and ratios in `target/bench-report.md`.
-//! * `cargo xtask soak [--cases N]` — every proptest model test in release with N cases each.
+//! * `cargo xtask soak [--cases N] [--fault-seeds N]` — every proptest model test in release
+//!   with N cases each, then the informer's fault-schedule test with N seeds.
 //! * `cargo xtask demo [NAME...] [--render]` — records each example on a pseudo-terminal as an
 //!   asciicast v2 file in `docs/demos/`; `--render` turns the casts into animated SVGs.
 
@@ -40,7 +41,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage:
   cargo xtask ci                                 run every CI check (fmt, clippy, tests, privileged tests, docs, benches in test mode)
   cargo xtask bench [FILTER] [--quick] [--rounds N]   run the criterion benches; writes target/bench-report.md
-  cargo xtask soak [--cases N]                   every proptest model test in release, N cases each (default 100000)
+  cargo xtask soak [--cases N] [--fault-seeds N]   every proptest model test in release, N cases each (default 100000),
+                                                 then the informer's fault-schedule test with N seeds (default 1000)
   cargo xtask demo [NAME...]                     record the examples as asciicasts in docs/demos/ (tunctl needs root)
   cargo xtask demo [NAME...] --render            render the casts as animated SVGs (installs svg-term-cli with npm)";
 

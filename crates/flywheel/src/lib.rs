@@ -39,7 +39,7 @@
 //! * `kube`: the informer's adapter over `kube::Api` (`KubeObject`, `KubeListerWatcher`).
 //! * `async`: the async faces (`recv_async`, `get_async`, `pop_async`, `run_async`, ...) of the
 //!   enabled crates.
-//! * `prometheus`: the Prometheus metrics providers of `workqueue` and `controller`.
+//! * `prometheus`: the Prometheus metrics providers of `workqueue`, `informer` and `controller`.
 //! * `full`: all of the above.
 #![forbid(unsafe_code)]
 

@@ -75,6 +75,13 @@ fn leader_election_path() {
     assert_eq!(flywheel::leader_election::shard_of("default/web-0", 1), 0);
 }
 
+#[cfg(all(feature = "informer", feature = "prometheus"))]
+#[test]
+fn prometheus_reaches_the_informer() {
+    let name = std::any::type_name::<flywheel::informer::prometheus::PrometheusMetrics>();
+    assert!(name.starts_with("informer::"), "{name}");
+}
+
 #[cfg(feature = "tuntap")]
 #[test]
 fn tuntap_path() {

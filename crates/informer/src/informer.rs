@@ -106,6 +106,7 @@ pub struct SharedIndexInformerBuilder<K, L> {
     indexer: Option<Indexer<K>>,
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
+    watch_idle_timeout: Option<Duration>,
     seed: Option<u64>,
     metrics_provider: Option<Arc<dyn MetricsProvider>>,
 }
@@ -179,6 +180,15 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
         self
     }
 
+    /// How long a watch may stay silent before it is abandoned as hung and re-opened
+    /// (default: its `timeoutSeconds` plus
+    /// [`WATCH_IDLE_GRACE`](crate::WATCH_IDLE_GRACE); zero: never); see
+    /// [`ReflectorBuilder::watch_idle_timeout`](crate::ReflectorBuilder::watch_idle_timeout).
+    pub fn watch_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_idle_timeout = Some(timeout);
+        self
+    }
+
     /// Seeds the reflector's random jitter (for tests).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -224,6 +234,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
             streaming_list: self.streaming_list,
             strip_managed_fields: self.strip_managed_fields,
             max_internal_error_retry: self.max_internal_error_retry,
+            watch_idle_timeout: self.watch_idle_timeout,
             seed: self.seed,
             recorder,
             setup: Mutex::new(Setup {
@@ -316,6 +327,7 @@ pub struct SharedIndexInformer<K, L> {
     streaming_list: bool,
     strip_managed_fields: bool,
     max_internal_error_retry: Duration,
+    watch_idle_timeout: Option<Duration>,
     seed: Option<u64>,
     recorder: Option<Arc<Recorder>>,
     setup: Mutex<Setup<K, L>>,
@@ -401,6 +413,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
             indexer: None,
             strip_managed_fields: true,
             max_internal_error_retry: Duration::ZERO,
+            watch_idle_timeout: None,
             seed: None,
             metrics_provider: None,
         }
@@ -628,6 +641,9 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
         }
         if let Some(seed) = self.seed {
             builder = builder.seed(seed);
+        }
+        if let Some(timeout) = self.watch_idle_timeout {
+            builder = builder.watch_idle_timeout(timeout);
         }
         let running = Running {
             fifo,

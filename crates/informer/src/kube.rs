@@ -117,8 +117,13 @@ impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<
 ///   `resourceVersionMatch=NotOlderThan` (an empty version is sent as `resourceVersion=`,
 ///   which the server reads as "the latest"). A bookmark annotated
 ///   `k8s.io/initial-events-end: "true"` becomes a [`WatchEvent::Bookmark`] with
-///   `initial_events_end` set. An `ERROR` event becomes [`WatchEvent::Error`]; a transport
-///   failure mid-stream ends the stream (the reflector re-watches from its last version).
+///   `initial_events_end` set. An `ERROR` event becomes [`WatchEvent::Error`]; an event the
+///   client cannot decode becomes one with reason [`UNDECODABLE_EVENT`] (then the reflector
+///   relists after a backoff); a transport failure mid-stream ends the stream (the reflector
+///   re-watches from its last version).
+/// * garbage: an object that does not decode as `K` fails the list with
+///   [`ApiError::Transport`] naming the call (`"list pods: ..."`), and the reflector retries
+///   with backoff until the server's answer is sound again.
 /// * errors: an API `Status` keeps its code, reason and causes, so 410, 429, 500 classify as
 ///   the reflector expects; its message is prefixed with the verb and resource
 ///   (`"list pods: ..."`). A refused connection is [`ApiError::ConnectionRefused`]; anything
@@ -367,6 +372,12 @@ impl<K> fmt::Debug for KubeMetadataListerWatcher<K> {
     }
 }
 
+/// The reason of the [`WatchEvent::Error`] a kube watch stream ends with when the server sent
+/// an event the client cannot decode as the resource type (say, a field of the wrong type):
+/// its code is 0, and the reflector relists after a backoff, where the list fails with the
+/// decode error itself, until the object is fixed.
+pub const UNDECODABLE_EVENT: &str = "UndecodableEvent";
+
 /// kube's watch events as the reflector's, ending the stream at a transport failure (the
 /// reflector re-watches from its last version).
 fn events<T, S>(stream: S, resource: String) -> WatchStream<KubeObject<T>>
@@ -389,6 +400,16 @@ where
             }),
             Ok(KubeWatchEvent::Error(status)) => {
                 Some(WatchEvent::Error(status_of("watch", &resource, &status)))
+            }
+            // kube reads a line that is not a decodable event as a `Status` when it can, and
+            // every field of one is optional: a code of 0 is such a line, not the server's
+            // answer (which comes as an `ERROR` event). Say so, instead of an empty status.
+            Err(kube::Error::Api(status)) if status.code == 0 => {
+                Some(WatchEvent::Error(Status::new(
+                    0,
+                    UNDECODABLE_EVENT,
+                    format!("watch {resource}: an event the client could not decode"),
+                )))
             }
             Err(kube::Error::Api(status)) => {
                 Some(WatchEvent::Error(status_of("watch", &resource, &status)))

@@ -143,6 +143,10 @@
 //! * A relisted object whose version equals the cached one keeps the cached `Arc`.
 //! * The reflector reports every end of a list or watch (cause, version, next step) to its
 //!   termination hook, not only list errors; a stop cancels an in-flight list.
+//! * A watch silent (no event, no bookmark) past an idle timeout is abandoned as a hung,
+//!   half-open connection and re-opened from the last synced version without a relist
+//!   ([`ReflectorBuilder::watch_idle_timeout`], [`ReflectorError::WatchIdle`]); client-go
+//!   waits for the connection to close.
 //! * A streaming list that closes before its initial-events-end bookmark falls back to list
 //!   and watch ([`ReflectorError::WatchListIncomplete`]) rather than being retried, and a
 //!   second expired answer in a row backs off instead of retrying at once.
@@ -200,7 +204,7 @@ pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};
 pub use informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};
 #[cfg(feature = "kube")]
-pub use kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject};
+pub use kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject, UNDECODABLE_EVENT};
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
@@ -217,7 +221,7 @@ pub use processor::{HandlerOptions, HandlerRegistration, MIN_RESYNC_PERIOD, Shar
 pub use reflector::{
     Call, DEFAULT_PAGE_SIZE, INITIAL_EVENTS_WARNING_PERIOD, INTERNAL_ERROR_RESET,
     MIN_WATCH_TIMEOUT, Next, Reflector, ReflectorBuilder, ReflectorError, Termination,
-    VERY_SHORT_WATCH,
+    VERY_SHORT_WATCH, WATCH_IDLE_GRACE,
 };
 pub use sync::{
     CacheSyncError, HasSynced, wait_for_cache_sync, wait_for_cache_sync_async,

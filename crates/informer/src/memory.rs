@@ -59,6 +59,7 @@ pub enum Request {
 ///   `N` older than the history gets an `Error` event with 410 (or an open error, see
 ///   [`set_expired_watch_as_open_error`](Self::set_expired_watch_as_open_error)). The watch
 ///   timeout is recorded, not enforced: close watches with [`close_watches`](Self::close_watches).
+///   [`hang_watches`](Self::hang_watches) opens watches that never deliver anything.
 /// * A streaming list ([`WatchOptions::send_initial_events`], which needs bookmarks allowed)
 ///   from `""`/`"0"` or any `N` the server still has (`N` too large: 504, compacted: 410 as
 ///   above) sends an `Added` event for every current object, then a bookmark at the current
@@ -150,6 +151,10 @@ struct State<K> {
     continue_faults: VecDeque<ApiError>,
     watch_faults: VecDeque<ApiError>,
     watch_event_faults: VecDeque<Status>,
+    /// Watches still to open hung.
+    hang_watches: usize,
+    /// Watch calls still to leave unanswered.
+    hang_watch_calls: usize,
     hang_lists: bool,
     watch_cache: bool,
     expired_watch_as_open_error: bool,
@@ -160,6 +165,8 @@ struct State<K> {
 struct Watcher<K> {
     tx: UnboundedSender<WatchEvent<K>>,
     bookmarks: bool,
+    /// A hung watch: it gets no event and no bookmark, only a close.
+    hung: bool,
 }
 
 impl<K> Clone for MemoryListerWatcher<K> {
@@ -192,6 +199,8 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
                 continue_faults: VecDeque::new(),
                 watch_faults: VecDeque::new(),
                 watch_event_faults: VecDeque::new(),
+                hang_watches: 0,
+                hang_watch_calls: 0,
                 hang_lists: false,
                 watch_cache: true,
                 expired_watch_as_open_error: false,
@@ -356,7 +365,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
     /// Ends every open watch with an `Error` event carrying `status`.
     pub fn break_watches(&self, status: Status) {
         let watchers = std::mem::take(&mut self.state.lock().watchers);
-        for w in watchers {
+        for w in watchers.iter().filter(|w| !w.hung) {
             let _ = w.tx.unbounded_send(WatchEvent::Error(status.clone()));
         }
     }
@@ -393,6 +402,23 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
         state
             .watch_event_faults
             .extend(std::iter::repeat_n(status, n));
+    }
+
+    /// Opens the next `n` watches hung, like a half-open connection: the call succeeds, then
+    /// the stream delivers nothing at all (no event, no bookmark, no `Error`), until
+    /// [`close_watches`](Self::close_watches) or [`break_watches`](Self::break_watches)
+    /// ends it (the latter without its `Error` event) or the watcher drops it. A hung
+    /// streaming list sends no initial events either. Counted by
+    /// [`open_watches`](Self::open_watches).
+    pub fn hang_watches(&self, n: usize) {
+        self.state.lock().hang_watches += n;
+    }
+
+    /// The next `n` watch calls never answer (a connection that hangs before the response
+    /// headers); each request is still recorded. Dropping the call's future is the only way
+    /// out.
+    pub fn hang_watch_calls(&self, n: usize) {
+        self.state.lock().hang_watch_calls += n;
     }
 
     /// While set, list calls never answer (a hung connection); the request is still recorded.
@@ -505,6 +531,16 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
         if let Some(status) = state.watch_event_faults.pop_front() {
             return Ok(futures::stream::iter([WatchEvent::Error(status)]).boxed());
         }
+        if state.hang_watches > 0 {
+            state.hang_watches -= 1;
+            let (tx, rx) = unbounded();
+            state.watchers.push(Watcher {
+                tx,
+                bookmarks: false,
+                hung: true,
+            });
+            return Ok(rx.boxed());
+        }
         if options.send_initial_events {
             if !state.streaming_lists {
                 return Err(Status::new(
@@ -558,6 +594,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
         state.watchers.push(Watcher {
             tx,
             bookmarks: options.allow_watch_bookmarks,
+            hung: false,
         });
         Ok(rx.boxed())
     }
@@ -596,8 +633,13 @@ where
     /// Logs the event of a write at `rv`, trims the history and sends it to the watches.
     fn record(&mut self, rv: u64, event: WatchEvent<K>) {
         self.rv = rv;
-        self.watchers
-            .retain(|w| w.tx.unbounded_send(event.clone()).is_ok());
+        self.watchers.retain(|w| {
+            if w.hung {
+                !w.tx.is_closed()
+            } else {
+                w.tx.unbounded_send(event.clone()).is_ok()
+            }
+        });
         self.log.push_back((rv, event));
         if self.log.len() > self.max_history {
             let drop = self.log.len() - self.max_history;
@@ -634,8 +676,21 @@ impl<K: MemoryObject> ListerWatcher<K> for MemoryListerWatcher<K> {
 
     /// # Cancel safety
     ///
-    /// Cancel safe: the watch is registered only when the call returns.
+    /// Cancel safe: the watch is registered only when the call returns; a hung call (see
+    /// [`hang_watch_calls`](MemoryListerWatcher::hang_watch_calls)) is simply dropped.
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<K>, ApiError> {
+        let hang = {
+            let mut state = self.state.lock();
+            let hang = state.hang_watch_calls > 0;
+            if hang {
+                state.hang_watch_calls -= 1;
+                state.requests.push(Request::Watch(options.clone()));
+            }
+            hang
+        };
+        if hang {
+            return futures::future::pending().await;
+        }
         self.watch_now(options)
     }
 }

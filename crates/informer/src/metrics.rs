@@ -156,6 +156,9 @@ pub enum WatchEndCause {
     Closed,
     /// It closed within a second without an event (RF-15).
     VeryShort,
+    /// It stayed silent past the idle timeout and was abandoned as hung
+    /// ([`ReflectorError::WatchIdle`]); re-watched without a relist.
+    Idle,
     /// 410 Gone / `Expired`, or a too-large resourceVersion: a relist follows.
     Expired,
     /// 429 Too Many Requests: re-watched after a backoff.
@@ -170,9 +173,10 @@ pub enum WatchEndCause {
 
 impl WatchEndCause {
     /// Every cause, in label order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Closed,
         Self::VeryShort,
+        Self::Idle,
         Self::Expired,
         Self::TooManyRequests,
         Self::InternalError,
@@ -180,12 +184,13 @@ impl WatchEndCause {
         Self::Error,
     ];
 
-    /// The label value: `closed`, `very_short`, `expired`, `too_many_requests`,
+    /// The label value: `closed`, `very_short`, `idle`, `expired`, `too_many_requests`,
     /// `internal_error`, `connection_refused` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Closed => "closed",
             Self::VeryShort => "very_short",
+            Self::Idle => "idle",
             Self::Expired => "expired",
             Self::TooManyRequests => "too_many_requests",
             Self::InternalError => "internal_error",
@@ -199,8 +204,10 @@ impl WatchEndCause {
         let Some(error) = error else {
             return Self::Closed;
         };
-        if matches!(error, ReflectorError::VeryShortWatch { .. }) {
-            return Self::VeryShort;
+        match error {
+            ReflectorError::VeryShortWatch { .. } => return Self::VeryShort,
+            ReflectorError::WatchIdle { .. } => return Self::Idle,
+            _ => {}
         }
         match error.api_error() {
             Some(e) if e.is_expired() || e.is_too_large_resource_version() => Self::Expired,

@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::backoff::Backoff;
 use crate::error::ApiError;
 use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream};
-use crate::metrics::{EventType, InformerMetrics, Recorder};
+use crate::metrics::{EventType, InformerMetrics, Recorder, WatchEndCause};
 use crate::object::{Resource, version_of};
 
 /// Page size of a paginated list (client-go's pager default).
@@ -46,6 +46,9 @@ pub const INTERNAL_ERROR_RESET: Duration = Duration::from_secs(60);
 /// While a streaming list waits for its initial-events-end bookmark, a warning saying how long
 /// since the last event is logged this often (RF-23).
 pub const INITIAL_EVENTS_WARNING_PERIOD: Duration = Duration::from_secs(10);
+/// What the default watch idle timeout adds to the watch's own `timeoutSeconds` (see
+/// [`ReflectorBuilder::watch_idle_timeout`]): room for the server's close to arrive late.
+pub const WATCH_IDLE_GRACE: Duration = Duration::from_secs(30);
 
 /// Why a list or watch ended badly.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -95,6 +98,24 @@ pub enum ReflectorError {
         resource_version: String,
         /// How long it lasted.
         lasted: Duration,
+    },
+    /// No event and no bookmark arrived on an open watch for the idle timeout (see
+    /// [`ReflectorBuilder::watch_idle_timeout`]): the connection is taken for half-open and
+    /// the watch is abandoned. A watch is re-opened at once from the last synced version,
+    /// without a relist; a streaming list falls back to list and watch.
+    #[error(
+        "{name}: no event or bookmark for {idle:?} on the watch at resourceVersion {resource_version:?} (after {events} events): abandoned as hung"
+    )]
+    WatchIdle {
+        /// The reflector's name.
+        name: String,
+        /// The last synced version when it was abandoned (for a streaming list, the version
+        /// it asked for).
+        resource_version: String,
+        /// How long it stayed silent.
+        idle: Duration,
+        /// How many events it had delivered.
+        events: u64,
     },
     /// A streaming list's watch closed before its initial-events-end bookmark (RF-21); the
     /// reflector falls back to list and watch (RF-3).
@@ -199,6 +220,15 @@ pub struct Termination {
     pub next: Next,
 }
 
+impl Termination {
+    /// For the end of a watch ([`Call::Watch`], not a stop), why it ended: the `cause` label
+    /// of the [`watch_restarts`](crate::metrics::InformerMetrics::watch_restarts) metric.
+    pub fn watch_end_cause(&self) -> Option<WatchEndCause> {
+        (self.call == Call::Watch && self.next != Next::Stop)
+            .then(|| WatchEndCause::of(self.error.as_ref()))
+    }
+}
+
 type Hook = Arc<dyn Fn(&Termination) + Send + Sync>;
 type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -215,6 +245,7 @@ pub struct ReflectorBuilder<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
 }
 
@@ -303,6 +334,84 @@ impl<K, L> ReflectorBuilder<K, L> {
         self
     }
 
+    /// How long an open watch may stay silent (no event, no bookmark) before it is taken for a
+    /// hung, half-open connection and abandoned ([`ReflectorError::WatchIdle`], metric cause
+    /// [`idle`](WatchEndCause::Idle)); then the watch is re-opened at once from the last
+    /// synced version, without a relist. A streaming list silent that long before its
+    /// initial-events-end bookmark falls back to list and watch (RF-22's "any other" error).
+    /// `Duration::ZERO` turns the check off. The silence is measured on the driver's clock,
+    /// from the watch request, so a call that never answers is caught the same way.
+    ///
+    /// Default: the watch's own `timeoutSeconds` (random in 5 to 10 minutes, RF-11) plus
+    /// [`WATCH_IDLE_GRACE`]. A healthy server ends every watch by its `timeoutSeconds` even
+    /// when the resource is quiet and it sends no bookmarks at all (etcd without the watch
+    /// cache sends none; the watch cache sends one about every minute, older servers only
+    /// just before the timeout), so the default never abandons a healthy watch, and a hung
+    /// one is noticed within 5.5 to 10.5 minutes of its last event. Against a server known to
+    /// send bookmarks every minute, a fixed value a little above that interval (say 90 s)
+    /// notices a hang sooner.
+    ///
+    /// # Examples
+    ///
+    /// A watch that hangs is abandoned after 90 s of silence on a fake clock, and re-opened
+    /// from the same version:
+    ///
+    /// ```
+    /// # use delta_fifo::Object;
+    /// # use informer::{MemoryObject, Resource};
+    /// # #[derive(Clone, Debug)]
+    /// # struct Cm { name: String, rv: String }
+    /// # impl Object for Cm { fn name(&self) -> Option<&str> { Some(&self.name) } }
+    /// # impl Resource for Cm { fn resource_version(&self) -> Option<&str> { Some(&self.rv) } }
+    /// # impl MemoryObject for Cm { fn set_resource_version(&mut self, rv: &str) { self.rv = rv.into(); } }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use delta_fifo::DeltaFifo;
+    /// use informer::{MemoryListerWatcher, Reflector, ReflectorError, Termination};
+    /// use timer_wheel::{Driver, FakeClock};
+    ///
+    /// let server = MemoryListerWatcher::new();
+    /// server.create(Cm { name: "a".into(), rv: String::new() })?;
+    /// server.hang_watches(1);
+    /// let clock = FakeClock::new();
+    /// let driver = Driver::builder().clock(clock.clone()).manual()?;
+    /// let idle = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&idle);
+    /// let fifo = Arc::new(DeltaFifo::new());
+    /// let reflector = Reflector::builder(server.clone(), fifo, driver.clone())
+    ///     .watch_idle_timeout(Duration::from_secs(90))
+    ///     .on_termination(move |end: &Termination| {
+    ///         if matches!(end.error, Some(ReflectorError::WatchIdle { .. })) {
+    ///             seen.lock().unwrap().push(end.resource_version.clone());
+    ///         }
+    ///     })
+    ///     .build();
+    /// reflector
+    ///     .run(async {
+    ///         // Let the reflector list and open the hung watch, then move time past the limit.
+    ///         for _ in 0..100 {
+    ///             tokio::task::yield_now().await;
+    ///         }
+    ///         clock.advance(Duration::from_secs(91));
+    ///         driver.turn();
+    ///         for _ in 0..100 {
+    ///             tokio::task::yield_now().await;
+    ///         }
+    ///     })
+    ///     .await?;
+    /// assert_eq!(*idle.lock().unwrap(), ["1"]);
+    /// assert_eq!(server.watch_requests().len(), 2, "re-opened");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[doc(alias = "idle_timeout")]
+    pub fn watch_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Records lists, relists, watch ends by cause, events by type and the last synced
     /// version into `metrics` (see [`metrics`](crate::metrics); its `pending` family is
     /// unused here: handlers belong to an informer).
@@ -332,6 +441,7 @@ impl<K, L> ReflectorBuilder<K, L> {
             hook: self.hook,
             seed: self.seed,
             streaming_list: self.streaming_list,
+            idle_timeout: self.idle_timeout,
             metrics: self.metrics,
             last_sync_rv: Mutex::new(String::new()),
             running: AtomicBool::new(false),
@@ -351,8 +461,27 @@ impl<K, L> ReflectorBuilder<K, L> {
 /// Waits go through a timer-wheel [`Driver`], so a test on a [`FakeClock`](timer_wheel::FakeClock)
 /// and a manual driver moves time itself.
 ///
-/// Objects whose key the FIFO cannot compute are logged and skipped (RF-13); the stream is
-/// typed, so there are no wrong-type events to skip.
+/// A watch silent past its idle timeout (no event, no bookmark: a half-open connection) is
+/// abandoned and re-opened from the last synced version without a relist
+/// ([`ReflectorBuilder::watch_idle_timeout`]).
+///
+/// # Bad input
+///
+/// * A watch event (or a streaming list's initial event) whose object the FIFO cannot key
+///   (no name) or transform is logged and skipped; the watch goes on (RF-13). The stream is
+///   typed, so there are no wrong-type events to skip.
+/// * A list holding such an object is refused as a whole, as client-go's `DeltaFIFO.Replace`
+///   does: [`ReflectorError::Store`] (naming the item and why) goes to the termination hook
+///   and the reflector relists after a backoff, until the server answers a sound list.
+/// * An informer's transform that removes the resourceVersion is refused
+///   ([`informer_transform`](crate::informer_transform)): every list fails as above and the
+///   informer never syncs, saying why, rather than caching objects whose updates would all
+///   look like resyncs.
+/// * What the server sends that the client cannot decode is the lister-watcher's
+///   [`ApiError`]: a failed list, or an `Error` event ending the watch (the kube adapter's
+///   `UNDECODABLE_EVENT`), both followed by a relist after a backoff.
+/// * An API error (403 Forbidden, ...) keeps its status; the kube adapter prefixes its
+///   message with the verb and resource (`"watch pods: ..."`).
 ///
 /// # Examples
 ///
@@ -421,6 +550,8 @@ pub struct Reflector<K, L> {
     hook: Option<Hook>,
     seed: Option<u64>,
     streaming_list: bool,
+    /// `None`: the watch's timeout plus [`WATCH_IDLE_GRACE`]; zero: off.
+    idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
     /// The version of the last list or watch event applied to the FIFO; `""` before any.
     last_sync_rv: Mutex<String>,
@@ -435,6 +566,25 @@ struct Resumed<K> {
     stream: WatchStream<K>,
     started: Instant,
     events: u64,
+    /// The stream's idle check, and when its last event arrived.
+    idle: Option<Idle>,
+    last_event: Instant,
+}
+
+/// The idle check of one open watch: a timer on the driver and the silence it allows.
+struct Idle {
+    timer: Timer,
+    limit: Duration,
+}
+
+/// What waiting on a watch stream came to.
+enum Awaited<K> {
+    /// The next event.
+    Event(WatchEvent<K>),
+    /// The stream ended.
+    Closed,
+    /// Nothing arrived for this long, at least the idle timeout.
+    Idle(Duration),
 }
 
 /// What a streaming list came to.
@@ -481,6 +631,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             hook: None,
             seed: None,
             streaming_list: false,
+            idle_timeout: None,
             metrics: None,
         }
     }
@@ -608,19 +759,32 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             let started = self.clock.now();
             let span =
                 tracing::debug_span!("watch_list", reflector = %self.name, resource_version = %rv);
+            // The silence is measured from the request: an answer that never comes is a hang
+            // too.
+            let idle = self.idle_check(options.timeout_seconds);
+            let mut last_event = started;
             let opened = self
-                .lister_watcher
-                .watch(&options)
+                .until_idle(self.lister_watcher.watch(&options), idle.as_ref(), started)
                 .instrument(span.clone())
                 .await;
             let error = match opened {
-                Err(source) => ReflectorError::WatchOpen {
+                Err(quiet) => ReflectorError::WatchIdle {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    idle: quiet,
+                    events: 0,
+                },
+                Ok(Err(source)) => ReflectorError::WatchOpen {
                     name: self.name.clone(),
                     resource_version: rv.clone(),
                     source,
                 },
-                Ok(mut stream) => {
-                    match self.initial_events(&mut stream, &rv).instrument(span).await {
+                Ok(Ok(mut stream)) => {
+                    let initial = self
+                        .initial_events(&mut stream, &rv, idle.as_ref(), &mut last_event)
+                        .instrument(span)
+                        .await;
+                    match initial {
                         Ok((items, list_rv, events)) => {
                             state.rv_unavailable = false;
                             if let Err(source) = self.fifo.replace(items, &list_rv) {
@@ -644,6 +808,8 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                                 stream,
                                 started,
                                 events,
+                                idle,
+                                last_event,
                             });
                         }
                         // The stream is dropped (stopped) before anything else happens (RF-22).
@@ -685,30 +851,32 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
 
     /// RF-20, RF-21, RF-23: collects the initial events of a streaming list until the
     /// initial-events-end bookmark; returns them, the bookmark's version and the number of
-    /// events.
+    /// events. `last_event` is when the last event arrived (for the idle check).
     async fn initial_events(
         &self,
         stream: &mut WatchStream<K>,
         rv: &str,
+        idle: Option<&Idle>,
+        last_event: &mut Instant,
     ) -> Result<(Vec<K>, String, u64), ReflectorError> {
         // A temporary store (RF-20): by key, so that a repeated object keeps its last state.
         // The FIFO's transformer applies when it is replaced.
         let mut temp: BTreeMap<String, K> = BTreeMap::new();
         let mut events = 0_u64;
-        let mut last_event = self.clock.now();
         let warning = self.driver.timer(INITIAL_EVENTS_WARNING_PERIOD);
         let mut warnings = true;
         loop {
+            let since = *last_event;
             let next = {
-                let mut next = stream.next();
+                let mut next = pin!(self.next_event(stream, idle, since));
                 loop {
                     if !warnings {
-                        break (&mut next).await;
+                        break next.as_mut().await;
                     }
-                    match select(&mut next, pin!(warning.recv_async())).await {
+                    match select(next.as_mut(), pin!(warning.recv_async())).await {
                         Either::Left((event, _)) => break event,
                         Either::Right((Ok(_), _)) => {
-                            let since = self.clock.now().saturating_duration_since(last_event);
+                            let since = self.clock.now().saturating_duration_since(since);
                             tracing::warn!(
                                 reflector = %self.name,
                                 events,
@@ -722,15 +890,26 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                     }
                 }
             };
-            let Some(event) = next else {
-                return Err(ReflectorError::WatchListIncomplete {
-                    name: self.name.clone(),
-                    resource_version: rv.to_owned(),
-                    events,
-                });
+            let event = match next {
+                Awaited::Event(event) => event,
+                Awaited::Closed => {
+                    return Err(ReflectorError::WatchListIncomplete {
+                        name: self.name.clone(),
+                        resource_version: rv.to_owned(),
+                        events,
+                    });
+                }
+                Awaited::Idle(idle) => {
+                    return Err(ReflectorError::WatchIdle {
+                        name: self.name.clone(),
+                        resource_version: rv.to_owned(),
+                        idle,
+                        events,
+                    });
+                }
             };
             events += 1;
-            last_event = self.clock.now();
+            *last_event = self.clock.now();
             self.count(&event);
             match event {
                 WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
@@ -898,17 +1077,9 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
     ) -> Result<(), ReflectorError> {
         loop {
             let rv = self.last_sync_resource_version();
-            if let Some(Resumed {
-                stream,
-                started,
-                events,
-            }) = resumed.take()
-            {
+            if let Some(resumed) = resumed.take() {
                 // The version is the bookmark's: events after it are trusted (RF-20).
-                if self
-                    .consume(state, resync, stream, started, events, true)
-                    .await?
-                {
+                if self.consume(state, resync, resumed, true).await? {
                     continue;
                 }
                 return Ok(());
@@ -922,13 +1093,30 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             let started = self.clock.now();
             let span =
                 tracing::debug_span!("watch", reflector = %self.name, resource_version = %rv);
+            // The silence is measured from the request: an answer that never comes is a hang
+            // too.
+            let idle = self.idle_check(options.timeout_seconds);
             let opened = self
-                .with_resync(self.lister_watcher.watch(&options), resync)
+                .with_resync(
+                    self.until_idle(self.lister_watcher.watch(&options), idle.as_ref(), started),
+                    resync,
+                )
                 .instrument(span.clone())
                 .await;
             let stream = match opened {
-                Ok(stream) => stream,
-                Err(source) => {
+                Ok(Ok(stream)) => stream,
+                Err(quiet) => {
+                    let error = ReflectorError::WatchIdle {
+                        name: self.name.clone(),
+                        resource_version: rv.clone(),
+                        idle: quiet,
+                        events: 0,
+                    };
+                    tracing::warn!(reflector = %self.name, %error, "watch open idle; re-watching");
+                    self.report(Call::Watch, rv, Some(error), Next::Rewatch);
+                    continue;
+                }
+                Ok(Err(source)) => {
                     let retry = source.is_connection_refused() || source.is_too_many_requests();
                     let error = ReflectorError::WatchOpen {
                         name: self.name.clone(),
@@ -949,8 +1137,15 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             };
             // RF-14: after a watch from "" or "0", Added events come in any version order.
             let trust_added = !(rv.is_empty() || rv == "0");
+            let open = Resumed {
+                stream,
+                started,
+                events: 0,
+                idle,
+                last_event: started,
+            };
             if !self
-                .consume(state, resync, stream, started, 0, trust_added)
+                .consume(state, resync, open, trust_added)
                 .instrument(span)
                 .await?
             {
@@ -959,21 +1154,35 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         }
     }
 
-    /// Applies the events of one open watch to the FIFO until it ends (RF-13..RF-16);
-    /// returns whether to re-watch (`false`: relist after backoff).
+    /// Applies the events of one open watch to the FIFO until it ends (RF-13..RF-16) or
+    /// stays silent too long; returns whether to re-watch (`false`: relist after backoff).
     async fn consume(
         &self,
         state: &mut RunState,
         resync: Option<&Timer>,
-        mut stream: WatchStream<K>,
-        started: Instant,
-        mut events: u64,
+        open: Resumed<K>,
         mut trust_added: bool,
     ) -> Result<bool, ReflectorError> {
+        let Resumed {
+            mut stream,
+            started,
+            mut events,
+            idle,
+            mut last_event,
+        } = open;
         let status = loop {
-            let Some(event) = self.with_resync(stream.next(), resync).await else {
-                break None;
+            let next = self
+                .with_resync(
+                    self.next_event(&mut stream, idle.as_ref(), last_event),
+                    resync,
+                )
+                .await;
+            let event = match next {
+                Awaited::Event(event) => event,
+                Awaited::Closed => break None,
+                Awaited::Idle(quiet) => break Some(Err(quiet)),
             };
+            last_event = self.clock.now();
             events += 1;
             self.count(&event);
             let (obj_rv, applied) = match event {
@@ -995,7 +1204,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                     trust_added = true;
                     (Some(resource_version).filter(|rv| !rv.is_empty()), Ok(()))
                 }
-                WatchEvent::Error(status) => break Some(status),
+                WatchEvent::Error(status) => break Some(Ok(status)),
             };
             if let Err(error) = applied {
                 tracing::warn!(reflector = %self.name, %error, "the FIFO refused a watch event");
@@ -1005,7 +1214,24 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             }
         };
         drop(stream);
+        drop(idle);
         let rv = self.last_sync_resource_version();
+        let status = match status {
+            Some(Ok(status)) => Some(status),
+            Some(Err(quiet)) => {
+                // A half-open connection: abandon it, re-watch from the last version at once.
+                let error = ReflectorError::WatchIdle {
+                    name: self.name.clone(),
+                    resource_version: rv.clone(),
+                    idle: quiet,
+                    events,
+                };
+                tracing::warn!(reflector = %self.name, %error, "watch idle; re-watching");
+                self.report(Call::Watch, rv, Some(error), Next::Rewatch);
+                return Ok(true);
+            }
+            None => None,
+        };
         let Some(status) = status else {
             let lasted = self.clock.now().saturating_duration_since(started);
             if events == 0 && lasted < VERY_SHORT_WATCH {
@@ -1051,6 +1277,64 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    /// The idle check of a watch opened with `timeout_seconds`, or `None` when it is off.
+    fn idle_check(&self, timeout_seconds: u32) -> Option<Idle> {
+        let limit = match self.idle_timeout {
+            None => Duration::from_secs(timeout_seconds.into()) + WATCH_IDLE_GRACE,
+            Some(limit) if limit.is_zero() => return None,
+            Some(limit) => limit,
+        };
+        Some(Idle {
+            timer: self.driver.timer(limit),
+            limit,
+        })
+    }
+
+    /// The next event of `stream`, or [`Awaited::Idle`] once nothing has arrived for the
+    /// idle check's limit since `last_event`.
+    async fn next_event(
+        &self,
+        stream: &mut WatchStream<K>,
+        idle: Option<&Idle>,
+        last_event: Instant,
+    ) -> Awaited<K> {
+        match self.until_idle(stream.next(), idle, last_event).await {
+            Ok(Some(event)) => Awaited::Event(event),
+            Ok(None) => Awaited::Closed,
+            Err(quiet) => Awaited::Idle(quiet),
+        }
+    }
+
+    /// Awaits `work`, or gives up with how long it has been quiet once the idle check's
+    /// limit has passed since `since`. The timer is not re-armed per event: when it fires
+    /// early (events came meanwhile), it is re-armed for the rest of the limit.
+    async fn until_idle<T>(
+        &self,
+        work: impl Future<Output = T>,
+        idle: Option<&Idle>,
+        since: Instant,
+    ) -> Result<T, Duration> {
+        let mut work = pin!(work);
+        let Some(idle) = idle else {
+            return Ok(work.await);
+        };
+        loop {
+            match select(work.as_mut(), pin!(idle.timer.recv_async())).await {
+                Either::Left((out, _)) => return Ok(out),
+                Either::Right((Ok(_), _)) => {
+                    let quiet = self.clock.now().saturating_duration_since(since);
+                    if quiet >= idle.limit {
+                        return Err(quiet);
+                    }
+                    idle.timer.reset(idle.limit - quiet);
+                }
+                // The driver is gone: no more idle checks; the run loop notices at its next
+                // wait.
+                Either::Right((Err(_), _)) => return Ok(work.await),
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! The informer's reliability goal, through the real `kube::Client` against `fake-apiserver`:
 //! under a random schedule of faults (dropped watches, 410 on the watch stream, compaction,
-//! restarts with a new history, 429 and 500 bursts on list and watch, latency, and
-//! "blackouts" during which no watch is open) while a writer creates, updates and deletes
+//! restarts with a new history, 429 and 500 bursts on list and watch, latency, hung watches
+//! that deliver nothing until the reflector's idle timeout abandons them, and "blackouts"
+//! during which no watch is open) while a writer creates, updates and deletes
 //! ConfigMaps, the informer must end with
 //!
 //! * its cache equal to the server's state (key -> resourceVersion);
@@ -32,8 +33,8 @@ use delta_fifo::DeletedObject;
 use fake_apiserver::{ApiError, FakeApiServer, FaultRule, ServerHandle, Verb};
 use futures::StreamExt;
 use informer::{
-    KubeListerWatcher, KubeObject, ListOptions, ListPage, ListerWatcher, Next, Resource,
-    SharedIndexInformer, Termination, WatchOptions, WatchStream, handler_fn,
+    KubeListerWatcher, KubeObject, ListOptions, ListPage, ListerWatcher, Next, ReflectorError,
+    Resource, SharedIndexInformer, Termination, WatchOptions, WatchStream, handler_fn,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, ResourceExt};
@@ -60,12 +61,25 @@ async fn cache_and_handlers_converge_under_random_fault_schedules() {
     // disconnects and restarts); RF-9, RF-12, RF-15, RF-16; SI-7 (a late handler)
     let first = env_u64("FLYWHEEL_FAULT_SEED", 0);
     let seeds = env_u64("FLYWHEEL_FAULT_SEEDS", DEFAULT_SEEDS);
-    let mut tombstones = 0;
+    let (mut tombstones, mut idle_ends) = (0, 0);
     for seed in first..first + seeds {
-        tombstones += run_schedule(seed).await;
+        let (t, i) = run_schedule(seed).await;
+        tombstones += t;
+        idle_ends += i;
     }
+    eprintln!(
+        "{seeds} schedules: {tombstones} blackout deletes checked, {idle_ends} hung watches abandoned on the idle timeout"
+    );
     // Every schedule has a blackout; most delete cached objects in it.
     assert!(tombstones > 0, "no blackout deleted a cached object");
+    // Hung watches are in every schedule; over many schedules, some outlive their idle
+    // timeout (a single replayed one may see its hung watch closed by a blackout first).
+    if seeds >= DEFAULT_SEEDS {
+        assert!(
+            idle_ends > 0,
+            "no hung watch was abandoned on its idle timeout"
+        );
+    }
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -77,8 +91,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// One schedule; returns how many blackout deletes were checked for tombstones.
-async fn run_schedule(seed: u64) -> usize {
+/// One schedule; returns how many blackout deletes were checked for tombstones and how many
+/// watches were abandoned as idle.
+async fn run_schedule(seed: u64) -> (usize, usize) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let server = FakeApiServer::builder()
         // A short history sometimes expires a watch that falls behind the writer.
@@ -115,8 +130,11 @@ async fn run_schedule(seed: u64) -> usize {
     ));
     let mut blackout_deletes = BTreeSet::new();
     let blackout_step = rng.usize(..STEPS);
+    let hang_step = rng.usize(..STEPS);
     for step in 0..STEPS {
-        if step == blackout_step || rng.u8(..10) == 0 {
+        if step == hang_step {
+            r.hang(&mut rng);
+        } else if step == blackout_step || rng.u8(..10) == 0 {
             blackout_deletes.extend(r.blackout(&mut rng, &live).await);
         } else {
             r.fault(&mut rng).await;
@@ -154,8 +172,9 @@ async fn run_schedule(seed: u64) -> usize {
             }
         }
     }
+    let idle_ends = r.idle_ends();
     r.stop().await;
-    blackout_deletes.len()
+    (blackout_deletes.len(), idle_ends)
 }
 
 /// A ConfigMap called `name` whose data says `generation`.
@@ -437,11 +456,32 @@ impl Rig {
         }
     }
 
+    /// The next one or two watches hang (a half-open connection: headers, then nothing, not
+    /// even bookmarks); the open one is closed so that a new watch opens. Only the
+    /// reflector's idle timeout (the default: the watch's timeoutSeconds + a grace, on the
+    /// fake clock), a blackout's close or the end of the schedule's faults ends them.
+    fn hang(&self, rng: &mut fastrand::Rng) {
+        let faults = self.server.faults();
+        faults.hang_next_watches(rng.u32(1..3));
+        self.clock.advance(Duration::from_secs(2));
+        faults.close_watches();
+    }
+
+    /// How many watches were abandoned on the idle timeout.
+    fn idle_ends(&self) -> usize {
+        self.ends
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| matches!(t.error, Some(ReflectorError::WatchIdle { .. })))
+            .count()
+    }
+
     /// One random fault (or none).
     async fn fault(&self, rng: &mut fastrand::Rng) {
         let faults = self.server.faults();
         let verb = if rng.bool() { Verb::List } else { Verb::Watch };
-        match rng.u8(..9) {
+        match rng.u8(..10) {
             // A dropped watch; after 0..3 s on the fake clock, so sometimes a very short one.
             0 => {
                 self.clock.advance(Duration::from_millis(rng.u64(0..3_000)));
@@ -471,6 +511,7 @@ impl Rig {
                     .times(rng.u64(1..5)),
             ),
             6 => faults.set_latency(Duration::from_millis(rng.u64(0..15))),
+            7 => self.hang(rng),
             // Nothing: the writer goes on.
             _ => {}
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use delta_fifo::DeletedObject;
 use fake_apiserver::{FakeApiServer, FaultRule, ServerHandle, Verb};
 use informer::{
-    CacheSyncError, Call, KubeListerWatcher, KubeObject, NAMESPACE_INDEX, Next,
+    CacheSyncError, Call, KubeListerWatcher, KubeObject, NAMESPACE_INDEX, Next, ReflectorError,
     SharedIndexInformer, Termination, handler_fn, wait_for_cache_sync_async,
 };
 use k8s_openapi::api::core::v1::Pod;
@@ -464,5 +464,164 @@ async fn streaming_list_syncs_from_one_watch_without_any_list() {
     r.server.faults().clear();
     let served = r.served().await;
     r.until("cache matches", |r| r.cached() == served).await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_watch_is_abandoned_on_the_idle_timeout_and_resumed_without_relist() {
+    // spec: section 6 item 9 (half-open connections hang watches), 3.9 (hung connection
+    // fault), RF-15 (re-watch from the last RV); fake-apiserver's `hang_next_watches`
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    let mut r = rig(server).await;
+    r.synced().await;
+    assert_eq!(r.next().await, "add default/a true");
+    let before = r.server.resource_version().to_string();
+
+    // The next watch gets its headers and then nothing, not even bookmarks. Whether the
+    // informer's first watch is open yet or not, exactly one watch opens after this point
+    // (the close ends the first one if it is open), and it hangs.
+    r.server.faults().hang_next_watches(1);
+    r.clock.advance(Duration::from_secs(2));
+    r.server.faults().close_watches();
+    seed(&r.server, "default", "b");
+
+    // Only the idle timeout (the watch's timeoutSeconds + a grace, on the fake clock) can
+    // bring it back: nothing closes the hung watch.
+    r.pump("the idle end", |r| {
+        r.ends
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| matches!(t.error, Some(ReflectorError::WatchIdle { .. })))
+    })
+    .await;
+    assert_eq!(r.next().await, "add default/b false");
+    let ends = r.ends.lock().unwrap().clone();
+    let idle = ends
+        .iter()
+        .find(|t| matches!(t.error, Some(ReflectorError::WatchIdle { .. })))
+        .unwrap();
+    assert_eq!((idle.call, idle.next), (Call::Watch, Next::Rewatch));
+    assert_eq!(
+        idle.resource_version, before,
+        "resumed from the last synced version"
+    );
+    assert_eq!(r.lists(), 1, "no relist: {ends:?}");
+    let served = r.served().await;
+    r.until("cache matches", |r| r.cached() == served).await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_watch_names_the_verb_and_resource() {
+    // spec: RF-12 (any other open error: relist after backoff); issue 7 (a 403 says which
+    // verb and resource failed)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    server.faults().fail(
+        FaultRule::status(403)
+            .verb(Verb::Watch)
+            .resource("pods")
+            .times(1),
+    );
+    let r = rig(server).await;
+    r.until("the 403", |r| r.nexts().len() >= 2).await;
+    let end = r.ends.lock().unwrap()[1].clone();
+    assert_eq!(
+        (end.call, end.next),
+        (Call::Watch, Next::RelistAfterBackoff)
+    );
+    let error = end.error.expect("the watch error");
+    assert!(
+        matches!(error, ReflectorError::WatchOpen { .. }),
+        "{error:?}"
+    );
+    let status = error.api_error().and_then(|e| e.status()).unwrap();
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    let cause = error.source().unwrap().to_string();
+    assert!(
+        cause.contains("watch pods"),
+        "names verb and resource: {cause}"
+    );
+    r.pump("re-synced and watching", |r| {
+        r.lists() == 2 && r.nexts().len() >= 3
+    })
+    .await;
+    r.stop().await;
+}
+
+/// A Pod the server stores but the client cannot decode (`containers` is not a list).
+fn undecodable_pod(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": name },
+        "spec": { "containers": "not a list" }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_server_is_an_error_naming_the_call_until_it_is_gone() {
+    // spec: RF-1 (a failed list: hook, backoff, relist), RF-15 (a watch ending at once
+    // without an event is very short); issue 7 (garbage from the server: defined behaviour,
+    // no panic)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    seed(&server, "default", "a");
+    server
+        .create("", "v1", "pods", "default", undecodable_pod("junk"))
+        .unwrap();
+    let mut r = rig(server).await;
+    r.until("the failed list", |r| !r.nexts().is_empty()).await;
+    let end = r.ends.lock().unwrap()[0].clone();
+    assert_eq!((end.call, end.next), (Call::List, Next::RelistAfterBackoff));
+    let error = end.error.expect("a decode error");
+    let api = error.api_error().expect("an API error");
+    assert!(matches!(api, informer::ApiError::Transport(_)), "{api:?}");
+    assert!(
+        api.to_string().contains("list pods"),
+        "names the call: {api}"
+    );
+
+    // Once the junk is gone, the next relist syncs.
+    let pods = Api::<Pod>::namespaced(r.server.client(), "default");
+    // The answer is the deleted object, which does not decode either; the delete is done.
+    let _ = pods.delete("junk", &DeleteParams::default()).await;
+    r.pump("synced", |r| r.informer.has_synced()).await;
+    assert_eq!(r.next().await, "add default/a true");
+
+    // Junk arriving on the watch ends it with an undecodable-event error: the informer
+    // relists with backoff (the list fails on the junk too) until it is gone.
+    r.clock.advance(Duration::from_secs(2));
+    r.server
+        .create("", "v1", "pods", "default", undecodable_pod("junk2"))
+        .unwrap();
+    r.pump("a failed relist", |r| {
+        r.ends
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .any(|t| t.call == Call::List && t.error.is_some())
+    })
+    .await;
+    let watch_end = r.ends.lock().unwrap()[2].clone();
+    assert_eq!(
+        (watch_end.call, watch_end.next),
+        (Call::Watch, Next::RelistAfterBackoff),
+        "{watch_end:?}"
+    );
+    let status = watch_end
+        .error
+        .as_ref()
+        .and_then(|e| e.api_error()?.status())
+        .expect("a status");
+    assert_eq!(status.reason, informer::UNDECODABLE_EVENT, "{status:?}");
+    assert!(status.message.contains("watch pods"), "{status:?}");
+    let _ = pods.delete("junk2", &DeleteParams::default()).await;
+    seed(&r.server, "default", "b");
+    let served = r.served().await;
+    assert_eq!(served.len(), 2, "{served:?}");
+    r.pump("cache matches", |r| r.cached() == served).await;
     r.stop().await;
 }

@@ -265,3 +265,40 @@ fn faults_and_the_request_record() {
     server.clear_requests();
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn hung_watches_deliver_nothing_until_closed_and_hung_calls_never_answer() {
+    // spec: 3.9 (fault injection: hung connection)
+    let server = Server::new();
+    server.create(pod("ns", "a", "")).unwrap();
+    server.hang_watches(1);
+    let mut hung = watch(&server, "0", true).unwrap();
+    let mut live = watch(&server, "1", true).unwrap();
+    server.create(pod("ns", "b", "")).unwrap();
+    server.bookmark();
+    server.break_watches(Status::new(500, "Internal", "x"));
+    assert!(ready(&mut hung).is_empty(), "no event, bookmark or error");
+    assert_eq!(ready(&mut live), ["+b@2", "bookmark@2", "error 500"]);
+    assert!(block_on(hung.next()).is_none(), "ended by the close");
+
+    server.hang_watches(1);
+    let hung = watch(&server, "2", true).unwrap();
+    assert_eq!(server.open_watches(), 1);
+    drop(hung);
+    assert_eq!(server.open_watches(), 0, "a dropped hung watch is gone");
+
+    server.hang_watch_calls(1);
+    let options = WatchOptions {
+        resource_version: "2".into(),
+        ..WatchOptions::default()
+    };
+    assert!(futures::FutureExt::now_or_never(server.watch(&options)).is_none());
+    assert_eq!(
+        server.watch_requests().len(),
+        4,
+        "the hung call is recorded"
+    );
+    let mut next = watch(&server, "2", false).unwrap();
+    server.create(pod("ns", "c", "")).unwrap();
+    assert_eq!(ready(&mut next), ["+c@3"], "only the next call hangs");
+}

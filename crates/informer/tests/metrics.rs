@@ -426,3 +426,44 @@ fn prometheus_families_follow_the_informer() {
         .build();
     futures::executor::block_on(again.run(async {})).unwrap();
 }
+
+#[test]
+fn a_hung_watch_is_counted_as_idle_and_rewatched() {
+    // spec: section 6 item 9 (half-open watches); issue 7 (every termination reported to a
+    // hook and a metric, with its cause)
+    let server = Server::new();
+    server.create(pod("ns", "a", "")).unwrap();
+    server.hang_watches(1);
+    let clock = FakeClock::new();
+    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
+    let provider = Recording::default();
+    let values = Arc::clone(&provider.values);
+    let informer = Arc::new(
+        SharedIndexInformer::builder(server.clone(), driver.clone())
+            .name("pods")
+            .seed(5)
+            .watch_idle_timeout(Duration::from_secs(90))
+            .metrics_provider(Arc::new(provider))
+            .build(),
+    );
+    let running = run(&informer);
+    values.wait("the list", |m| m.get("lists") == Some(&1.0));
+    // The first watch hangs: a write is not seen until it is abandoned.
+    server.create(pod("ns", "b", "")).unwrap();
+    values.pump(&clock, &driver, "the idle end and the re-watch", |m| {
+        m.get(&restarts(WatchEndCause::Idle)) == Some(&1.0) && m.get("rv") == Some(&2.0)
+    });
+    assert_eq!(values.get("lists"), 1.0, "re-watched, not relisted");
+    assert_eq!(values.get("events{ADDED}"), 1.0);
+    let rvs: Vec<String> = server
+        .watch_requests()
+        .into_iter()
+        .map(|w| w.resource_version)
+        .collect();
+    assert_eq!(
+        rvs,
+        ["1", "1"],
+        "the second watch resumes from the last version"
+    );
+    running.stop().unwrap();
+}

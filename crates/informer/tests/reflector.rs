@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use common::{Pod, pod};
 use delta_fifo::{DeltaFifo, DeltaKind};
+use informer::metrics::WatchEndCause;
 use informer::{
     ApiError, Call, Indexer, ListOptions, MemoryListerWatcher, Next, Reflector, ReflectorBuilder,
-    ReflectorError, SharedProcessor, Status, Termination, informer_fifo, pop_and_process,
+    ReflectorError, SharedProcessor, Status, Termination, WATCH_IDLE_GRACE, informer_fifo,
+    pop_and_process,
 };
 use timer_wheel::{Driver, FakeClock};
 use tokio::sync::oneshot;
@@ -36,7 +38,15 @@ struct Rig {
     task: Option<JoinHandle<Result<(), ReflectorError>>>,
 }
 
+/// The rig with the watch idle check off: most tests here count the driver's pending timers
+/// to see a backoff or the resync timer, and an idle timer on every open watch would blur
+/// that. The idle tests turn it on ([`rig_with_idle_check`], or their own timeout).
 fn rig(server: Server, configure: impl FnOnce(Builder) -> Builder) -> Rig {
+    rig_with_idle_check(server, |b| configure(b.watch_idle_timeout(Duration::ZERO)))
+}
+
+/// The rig with the reflector's default watch idle check.
+fn rig_with_idle_check(server: Server, configure: impl FnOnce(Builder) -> Builder) -> Rig {
     let clock = FakeClock::new();
     let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
     let indexer = Arc::new(Indexer::new());
@@ -1078,5 +1088,186 @@ async fn gone_during_the_initial_stream_retries_at_once_from_latest() {
     );
     r.drain();
     assert_eq!(r.cached(), r.served());
+    r.stop().await.unwrap();
+}
+
+/// The last termination reported.
+fn last_end(r: &Rig) -> Termination {
+    r.ends
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a termination")
+}
+
+#[tokio::test]
+async fn a_hung_watch_is_abandoned_after_the_idle_timeout_and_rewatched_without_relist() {
+    // spec: section 6 item 9 (half-open connections), 3.6 ("every watch termination
+    // reported, cause + RV"); RF-15 (re-watch from the last RV, no relist)
+    let idle = Duration::from_secs(90);
+    let mut r = rig(server_with(&["a"]), |b| b.watch_idle_timeout(idle));
+    r.start();
+    r.until("watching", Rig::watching).await;
+
+    // Bookmarks keep a quiet watch alive: silence is measured from the last one.
+    r.elapse(Duration::from_secs(60)).await;
+    r.server.advance_resource_version(1);
+    r.server.bookmark();
+    r.until("rv 2", |r| r.reflector.last_sync_resource_version() == "2")
+        .await;
+    r.elapse(Duration::from_secs(60)).await;
+    r.elapse(Duration::from_secs(29)).await;
+    assert_eq!(r.nexts(), [Next::Watch], "120 s old, silent for 89 s");
+    assert_eq!(r.server.watch_requests().len(), 1);
+
+    // The next watch hangs; a write meanwhile is not delivered.
+    r.server.hang_watches(1);
+    r.server.close_watches();
+    r.until("the hung watch", |r| r.server.watch_requests().len() == 2)
+        .await;
+    r.server.create(pod("ns", "b", "")).unwrap();
+    r.settle().await;
+    assert_eq!(r.reflector.last_sync_resource_version(), "2");
+    r.elapse(idle - Duration::from_secs(1)).await;
+    assert_eq!(r.nexts(), [Next::Watch, Next::Rewatch], "not idle yet");
+    r.elapse(Duration::from_secs(2)).await;
+    r.until("re-watched", |r| r.server.watch_requests().len() == 3)
+        .await;
+    let end = last_end(&r);
+    assert_eq!((end.call, end.next), (Call::Watch, Next::Rewatch));
+    assert_eq!(end.resource_version, "2");
+    match &end.error {
+        Some(ReflectorError::WatchIdle {
+            resource_version,
+            idle: quiet,
+            events,
+            ..
+        }) => {
+            assert_eq!(resource_version, "2");
+            assert!(*quiet >= idle, "{quiet:?}");
+            assert_eq!(*events, 0);
+        }
+        other => panic!("expected an idle end, got {other:?}"),
+    }
+    assert_eq!(end.watch_end_cause(), Some(WatchEndCause::Idle));
+    let message = end.error.as_ref().unwrap().to_string();
+    assert!(message.contains("abandoned as hung"), "{message}");
+
+    // Re-established from the last version: the write arrives, no relist, no backoff.
+    r.until("rv 3", |r| r.reflector.last_sync_resource_version() == "3")
+        .await;
+    assert_eq!(r.watch_rvs(), ["1", "2", "2"]);
+    assert_eq!(r.lists().len(), 1, "no relist");
+    assert_eq!(r.server.open_watches(), 1, "the hung watch was dropped");
+    r.drain();
+    assert_eq!(r.cached(), r.served());
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_default_idle_timeout_is_the_watch_timeout_plus_a_grace() {
+    // spec: RF-11 (the watch's timeoutSeconds); section 6 item 9
+    let mut r = rig_with_idle_check(server_with(&["a"]), |b| b);
+    r.start();
+    r.until("watching", Rig::watching).await;
+    let timeout = Duration::from_secs(r.server.watch_requests()[0].timeout_seconds.into());
+    let limit = timeout + WATCH_IDLE_GRACE;
+    // The in-memory server never times a watch out: past its timeout, it is a hung one.
+    r.elapse(limit - Duration::from_secs(1)).await;
+    assert_eq!(r.nexts(), [Next::Watch]);
+    r.elapse(Duration::from_secs(2)).await;
+    r.until("re-watched", |r| r.server.watch_requests().len() == 2)
+        .await;
+    let end = last_end(&r);
+    assert!(
+        matches!(&end.error, Some(ReflectorError::WatchIdle { idle, .. }) if *idle >= limit),
+        "{:?}",
+        end.error
+    );
+    assert_eq!(end.next, Next::Rewatch);
+    assert_eq!(r.lists().len(), 1);
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_zero_idle_timeout_never_abandons_a_watch() {
+    // spec: section 6 item 9 (the check can be turned off)
+    let mut r = rig(server_with(&["a"]), |b| {
+        b.watch_idle_timeout(Duration::ZERO)
+    });
+    r.start();
+    r.until("watching", Rig::watching).await;
+    for _ in 0..24 {
+        r.elapse(Duration::from_secs(3_600)).await;
+    }
+    assert_eq!(r.nexts(), [Next::Watch]);
+    assert_eq!(r.server.watch_requests().len(), 1);
+    assert_eq!(r.driver.pending(), 0, "no idle timer");
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hung_streaming_list_falls_back_to_list_and_watch() {
+    // spec: RF-22 (any other failure falls back), RF-23 (warnings while waiting); section 6
+    // item 9
+    let idle = Duration::from_secs(90);
+    let server = server_with(&["a"]);
+    server.hang_watches(1);
+    let mut r = rig(server, |b| b.streaming_list(true).watch_idle_timeout(idle));
+    r.start();
+    r.until("the streaming list", |r| {
+        r.server.watch_requests().len() == 1
+    })
+    .await;
+    r.settle().await;
+    assert!(r.nexts().is_empty(), "still waiting for the initial events");
+    for _ in 0..10 {
+        r.elapse(Duration::from_secs(10)).await;
+    }
+    r.until("listed and watching", |r| {
+        r.lists().len() == 1 && r.server.watch_requests().len() == 2
+    })
+    .await;
+    let ends = r.ends.lock().unwrap().clone();
+    assert_eq!(
+        (ends[0].call, ends[0].next),
+        (Call::WatchList, Next::FallBackToList)
+    );
+    assert!(
+        matches!(ends[0].error, Some(ReflectorError::WatchIdle { .. })),
+        "{:?}",
+        ends[0].error
+    );
+    assert_eq!(ends[0].watch_end_cause(), None, "a list, not a watch");
+    assert_eq!(watches(&r), [streaming(""), plain("1")]);
+    assert_eq!(r.server.open_watches(), 1);
+    r.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_watch_call_that_never_answers_is_abandoned_on_the_idle_timeout() {
+    // spec: section 6 item 9 (a connection that hangs before the response headers)
+    let idle = Duration::from_secs(90);
+    let server = server_with(&["a"]);
+    server.hang_watch_calls(1);
+    let mut r = rig(server, |b| b.watch_idle_timeout(idle));
+    r.start();
+    r.until("the watch call", |r| r.server.watch_requests().len() == 1)
+        .await;
+    r.settle().await;
+    r.elapse(idle - Duration::from_secs(1)).await;
+    assert_eq!(r.nexts(), [Next::Watch], "not idle yet");
+    r.elapse(Duration::from_secs(2)).await;
+    r.until("re-watched", Rig::watching).await;
+    let end = last_end(&r);
+    assert_eq!((end.call, end.next), (Call::Watch, Next::Rewatch));
+    assert!(
+        matches!(end.error, Some(ReflectorError::WatchIdle { events: 0, .. })),
+        "{:?}",
+        end.error
+    );
+    assert_eq!(r.watch_rvs(), ["1", "1"]);
+    assert_eq!(r.lists().len(), 1, "no relist");
     r.stop().await.unwrap();
 }

@@ -39,7 +39,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let criterion_dir = crate::project_root().join("target").join("criterion");
+    let criterion_dir = criterion_home();
     let mut samples: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
     for round in 1..=rounds {
         eprintln!("==> bench round {round}/{rounds}");
@@ -192,4 +192,16 @@ fn render(samples: &BTreeMap<Key, Vec<f64>>, rounds: usize) -> String {
         }
     }
     out
+}
+
+/// Where criterion writes its results: `CRITERION_HOME`, else `criterion/` in cargo's target
+/// dir (`CARGO_TARGET_DIR`, relative to the workspace root, else `target/`), as criterion does.
+fn criterion_home() -> std::path::PathBuf {
+    let root = crate::project_root();
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return root.join(home);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    target.join("criterion")
 }

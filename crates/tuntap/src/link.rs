@@ -468,7 +468,9 @@ pub enum LinkEventKind {
     Removed,
 }
 
-/// A blocking stream of link changes of one network namespace (`ip monitor link`).
+/// A stream of link changes of one network namespace (`ip monitor link`): blocking as an
+/// [`Iterator`] or with [`next_timeout`](Self::next_timeout), or awaited with
+/// [`next_async`](Self::next_async) (feature `async`).
 ///
 /// # Examples
 ///
@@ -483,6 +485,9 @@ pub enum LinkEventKind {
 pub struct LinkEvents {
     nl: NlSocket,
     pending: std::collections::VecDeque<LinkEvent>,
+    /// The socket registered with tokio, on the first [`next_async`](Self::next_async).
+    #[cfg(feature = "async")]
+    registered: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
 impl LinkEvents {
@@ -496,6 +501,8 @@ impl LinkEvents {
         Ok(LinkEvents {
             nl,
             pending: Default::default(),
+            #[cfg(feature = "async")]
+            registered: None,
         })
     }
 
@@ -536,29 +543,96 @@ impl LinkEvents {
             .nl
             .recv_notifications()
             .map_err(|e| Error::netlink("", "recv", e))?;
-        for message in messages {
-            let (kind, link) = match message {
-                RouteNetlinkMessage::NewLink(link) => (LinkEventKind::Changed, link),
-                RouteNetlinkMessage::DelLink(link) => (LinkEventKind::Removed, link),
-                _ => continue,
-            };
-            let name = link
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some(n.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            self.pending.push_back(LinkEvent {
-                kind,
-                index: link.header.index,
-                name,
-                up: link.header.flags.contains(LinkFlags::Up),
-                lower_up: link.header.flags.contains(LinkFlags::LowerUp),
-            });
-        }
+        push_events(&mut self.pending, messages);
         Ok(())
+    }
+
+    /// The next event, waiting on tokio's reactor instead of blocking a thread.
+    ///
+    /// Cancel-safe: an event read but not yet returned stays queued for the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRuntime`] outside a tokio runtime; [`Error::Netlink`] if registering or
+    /// reading the socket fails (e.g. `ENOBUFS` when events were lost).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tuntap::Error> {
+    /// let mut events = tuntap::LinkEvents::subscribe()?;
+    /// let event = events.next_async().await?;
+    /// println!("{} is up: {}", event.name, event.up);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn next_async(&mut self) -> Result<LinkEvent> {
+        if self.registered.is_none() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(Error::NoRuntime {
+                    op: "LinkEvents::next_async",
+                });
+            }
+            let fd = self
+                .nl
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::netlink("", "dup", e))?;
+            let registered = crate::sys::register_async(fd, tokio::io::Interest::READABLE)
+                .map_err(|e| Error::netlink("", "register with tokio", e))?;
+            self.registered = Some(registered);
+        }
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(event);
+            }
+            let Some(registered) = &self.registered else {
+                return Err(Error::Unsupported {
+                    name: String::new(),
+                    op: "LinkEvents::next_async",
+                    reason: "the socket is not registered with tokio",
+                });
+            };
+            let mut ready = registered
+                .readable()
+                .await
+                .map_err(|e| Error::netlink("", "poll", e))?;
+            match self.nl.try_recv_notifications() {
+                Ok(messages) => push_events(&mut self.pending, messages),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) => return Err(Error::netlink("", "recv", e)),
+            }
+        }
+    }
+}
+
+/// Turns link notifications into events at the back of `pending`.
+fn push_events(
+    pending: &mut std::collections::VecDeque<LinkEvent>,
+    messages: Vec<RouteNetlinkMessage>,
+) {
+    for message in messages {
+        let (kind, link) = match message {
+            RouteNetlinkMessage::NewLink(link) => (LinkEventKind::Changed, link),
+            RouteNetlinkMessage::DelLink(link) => (LinkEventKind::Removed, link),
+            _ => continue,
+        };
+        let name = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        pending.push_back(LinkEvent {
+            kind,
+            index: link.header.index,
+            name,
+            up: link.header.flags.contains(LinkFlags::Up),
+            lower_up: link.header.flags.contains(LinkFlags::LowerUp),
+        });
     }
 }
 

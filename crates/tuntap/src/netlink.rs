@@ -107,8 +107,18 @@ impl NlSocket {
 
     /// Block until the next datagram of multicast notifications and return its messages.
     pub(crate) fn recv_notifications(&self) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.recv_notifications_with(MsgFlags::empty())
+    }
+
+    /// The next datagram of notifications if one is waiting, else `WouldBlock`.
+    #[cfg(feature = "async")]
+    pub(crate) fn try_recv_notifications(&self) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.recv_notifications_with(MsgFlags::MSG_DONTWAIT)
+    }
+
+    fn recv_notifications_with(&self, flags: MsgFlags) -> io::Result<Vec<RouteNetlinkMessage>> {
         let mut buf = vec![0; RECV_BUF];
-        let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, MsgFlags::empty()))?;
+        let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, flags))?;
         Ok(parse_datagram(&buf[..n])?
             .into_iter()
             .filter_map(|m| match m.payload {

@@ -175,3 +175,71 @@ fn link_events_stream() {
     }
     assert!(saw_removed);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn link_events_awaited_on_tokio() {
+    if !privileged("link_events_awaited_on_tokio") {
+        return;
+    }
+    let ns = TestNetns::new();
+    let mut events = LinkEvents::subscribe_in(&ns.netns).unwrap();
+    // Nothing happened yet: the wait is pending, and dropping it loses nothing.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), events.next_async())
+            .await
+            .is_err()
+    );
+    let dev = Device::builder()
+        .name("flyaev")
+        .netns(ns.netns.clone())
+        .open()
+        .unwrap();
+    dev.link().unwrap().up().unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next_async())
+            .await
+            .expect("an event within the bound")
+            .unwrap()
+    };
+    let mut saw_up = false;
+    for _ in 0..50 {
+        let ev = next().await;
+        if ev.name == "flyaev" && ev.kind == LinkEventKind::Changed && ev.up {
+            saw_up = true;
+            break;
+        }
+    }
+    assert!(saw_up, "the device came up");
+    drop(dev);
+    let mut saw_removed = false;
+    for _ in 0..50 {
+        let ev = next().await;
+        if ev.name == "flyaev" && ev.kind == LinkEventKind::Removed {
+            saw_removed = true;
+            break;
+        }
+    }
+    assert!(saw_removed, "the device went away");
+}
+
+#[test]
+fn link_events_await_needs_a_runtime() {
+    if !privileged("link_events_await_needs_a_runtime") {
+        return;
+    }
+    let mut events = LinkEvents::subscribe().unwrap();
+    let result = spin_until_ready(events.next_async());
+    assert!(matches!(result, Err(Error::NoRuntime { .. })), "{result:?}");
+}
+
+/// Polls a future to completion on this thread, without any tokio runtime.
+fn spin_until_ready<F: std::future::Future>(future: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //!   heap left per cached pod, and the process's peak RSS.
 //! * I5: a relist after 410 Gone (history compacted, watches closed): the peak of live heap
 //!   during the relist against the steady heap before it.
+//! * I4: watch event -> handler latency while the server creates pods at 10k/s (each pod
+//!   carries the wall-clock time it was created; both processes read the same clock).
 //! * I6: `by_index` on one namespace holding 1k of 100k objects against a full scan (ours, and
 //!   kube-runtime's `Store::state()` filtered, since its store has no index).
 //!
@@ -145,6 +147,9 @@ struct Sample {
     heap_per_pod: f64,
     peak_rss_kib: f64,
     relist_peak_over_steady: f64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    event_rate: f64,
 }
 
 /// Counters the child's "handler" bumps.
@@ -152,6 +157,43 @@ struct Sample {
 struct Seen {
     initial: AtomicUsize,
     relisted: AtomicUsize,
+    /// Latencies (ns) of the events that carry a send time, while measuring.
+    latencies: std::sync::Mutex<Vec<u64>>,
+    measuring: std::sync::atomic::AtomicBool,
+}
+
+/// The annotation holding the wall-clock time (ns since the epoch) a latency pod was created.
+const SENT_AT: &str = "bench.flywheel/sent-ns";
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Seen {
+    /// Records the latency of `pod` if it carries a send time and we are measuring.
+    fn observe(&self, pod: &Pod) {
+        if !self.measuring.load(Relaxed) {
+            return;
+        }
+        let sent = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SENT_AT))
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            let latency = now_ns().saturating_sub(sent);
+            if let Ok(mut all) = self.latencies.lock() {
+                all.push(latency);
+            }
+        }
+    }
+
+    fn measured(&self) -> usize {
+        self.latencies.lock().map_or(0, |l| l.len())
+    }
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -195,8 +237,12 @@ fn child(which: &str, url: &str, pods: usize) {
                 informer
                     .add_event_handler(
                         handler_fn()
-                            .on_add(move |_: &Arc<KubeObject<Pod>>, _| {
-                                on_add.initial.fetch_add(1, Relaxed);
+                            .on_add(move |pod: &Arc<KubeObject<Pod>>, initial| {
+                                if initial {
+                                    on_add.initial.fetch_add(1, Relaxed);
+                                } else {
+                                    on_add.observe(&pod.0);
+                                }
                             })
                             .on_update(
                                 move |_: &Arc<KubeObject<Pod>>, _: &Arc<KubeObject<Pod>>| {
@@ -233,6 +279,7 @@ fn child(which: &str, url: &str, pods: usize) {
                                     seen.relisted.fetch_add(1, Relaxed);
                                 }
                                 Ok(watcher::Event::InitDone) => initial_done = true,
+                                Ok(watcher::Event::Apply(pod)) => seen.observe(&pod),
                                 Ok(_) => {}
                                 // The 410 that starts the relist, and nothing else.
                                 Err(_) => {}
@@ -272,6 +319,20 @@ fn child(which: &str, url: &str, pods: usize) {
                     wait_until("the relist", || seen.relisted.load(Relaxed) >= pods).await;
                     let peak = counting_alloc::peak_live();
                     println!("relisted {}", peak as f64 / steady as f64);
+                }
+                command if command.starts_with("latency ") => {
+                    let n: usize = command[8..].parse().expect("a count");
+                    if let Ok(mut all) = seen.latencies.lock() {
+                        all.clear();
+                    }
+                    seen.measuring.store(true, Relaxed);
+                    println!("armed");
+                    wait_until("the latency events", || seen.measured() >= n).await;
+                    seen.measuring.store(false, Relaxed);
+                    let mut all = seen.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+                    all.sort_unstable();
+                    let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize] as f64 / 1e6;
+                    println!("latency {} {}", at(0.5), at(0.99));
                 }
                 _ => break,
             }
@@ -342,6 +403,7 @@ fn measure(
     runtime: &tokio::runtime::Runtime,
     which: &str,
     pods: usize,
+    latency_events: usize,
 ) -> Sample {
     let mut child = Running::start(which, server.url(), pods);
     let synced = child.expect("synced");
@@ -352,12 +414,43 @@ fn measure(
         faults.fail_watches(ApiError::expired("too old resource version (bench)"));
     });
     let relisted = child.expect("relisted");
+
+    // I4: pods created at 10k/s, each stamped with its creation time.
+    let events = latency_events;
+    child.send(&format!("latency {events}"));
+    child.expect("armed");
+    let tag = fastrand::u32(..);
+    let started = Instant::now();
+    for i in 0..events {
+        // Batches of 10 every millisecond: 10k/s.
+        let due = started + Duration::from_micros(100 * i as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now())
+            && i % 10 == 0
+        {
+            std::thread::sleep(wait);
+        }
+        let pod = json!({
+            "metadata": { "name": format!("lat-{tag:08x}-{i}"), "annotations": { SENT_AT: now_ns().to_string() } },
+            "spec": { "containers": [{ "name": "c", "image": "example/app:1" }] },
+        });
+        server
+            .create("", "v1", "pods", "default", pod)
+            .expect("create a latency pod");
+    }
+    let event_rate = events as f64 / started.elapsed().as_secs_f64();
+    let latency = child.expect("latency");
+    for i in 0..events {
+        let _ = server.delete("", "v1", "pods", "default", &format!("lat-{tag:08x}-{i}"));
+    }
     Sample {
         sync_secs: synced[0],
         sync_peak_heap: synced[1],
         heap_per_pod: synced[2],
         peak_rss_kib: synced[3],
         relist_peak_over_steady: relisted[0],
+        latency_p50_ms: latency[0],
+        latency_p99_ms: latency[1],
+        event_rate,
     }
 }
 
@@ -458,6 +551,7 @@ fn main() {
     } else {
         env("FLYWHEEL_BENCH_ROUNDS", 3)
     };
+    let latency_events = if test { 100 } else { 20_000 };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -490,7 +584,7 @@ fn main() {
         let mut order: Vec<usize> = (0..IMPLS.len()).collect();
         order.rotate_left(round % IMPLS.len());
         for i in order {
-            let s = measure(&server, &runtime, IMPLS[i], pods);
+            let s = measure(&server, &runtime, IMPLS[i], pods, latency_events);
             println!("round {round} {:<20} {s:?}", IMPLS[i]);
             samples[i].push(s);
         }
@@ -504,23 +598,26 @@ fn main() {
     );
     let _ = writeln!(
         out,
-        "| implementation | I1 sync wall | I2 peak heap during sync | I2 peak RSS | I3 heap per cached pod | I5 relist peak / steady heap |"
+        "| implementation | I1 sync wall | I2 peak heap during sync | I2 peak RSS | I3 heap per cached pod | I5 relist peak / steady heap | I4 latency p50 / p99 (events/s) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (i, name) in IMPLS.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {name} | {:.3} s | {:.1} MiB | {:.1} MiB | {:.0} B | {:.2}x |",
+            "| {name} | {:.3} s | {:.1} MiB | {:.1} MiB | {:.0} B | {:.2}x | {:.2} / {:.2} ms ({:.0}) |",
             med(i, |s| s.sync_secs),
             med(i, |s| s.sync_peak_heap) / 1048576.0,
             med(i, |s| s.peak_rss_kib) / 1024.0,
             med(i, |s| s.heap_per_pod),
             med(i, |s| s.relist_peak_over_steady),
+            med(i, |s| s.latency_p50_ms),
+            med(i, |s| s.latency_p99_ms),
+            med(i, |s| s.event_rate),
         );
     }
     let _ = writeln!(
         out,
-        "\nRatios flywheel / peer (lower is better; goals: I1 <= 0.7x, I2 <= 0.6x, I3 <= 0.5x, I5 <= 1.1x absolute):\n"
+        "\nRatios flywheel / peer (lower is better; goals: I1 <= 0.7x, I2 <= 0.6x, I3 <= 0.5x; absolute: I4 p99 <= 2 ms, I5 <= 1.1x):\n"
     );
     let _ = writeln!(
         out,

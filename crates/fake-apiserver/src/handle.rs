@@ -389,6 +389,33 @@ impl ServerHandle {
         Ok(self.shared.store.create(&def, ns, object)?.value())
     }
 
+    /// Delete an object directly, without HTTP, as a DELETE without preconditions would: gone
+    /// at once (watchers get a `DELETED` event), or only marked with a `deletionTimestamp`
+    /// while it has finalizers. Returns the object as the DELETE would.
+    ///
+    /// # Errors
+    ///
+    /// The [`ApiError`] a DELETE would have answered (no such object or resource: 404).
+    pub fn delete(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let def = self
+            .shared
+            .registry
+            .read()
+            .find(group, version, plural)
+            .cloned()
+            .ok_or_else(|| ApiError::no_route(plural))?;
+        let ns = if def.namespaced() { namespace } else { "" };
+        let pre = crate::store::Preconditions::default();
+        Ok(self.shared.store.delete(&def, ns, name, &pre)?.value())
+    }
+
     /// A kubeconfig (YAML) pointing at this server, context `fake-apiserver`, no credentials.
     pub fn kubeconfig(&self) -> String {
         format!(

@@ -629,3 +629,36 @@ impl std::ops::Deref for FakeApiServerWithSmallBody {
         &self.0
     }
 }
+
+#[tokio::test]
+async fn direct_delete_is_a_delete_clients_see() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    let mut created = pod("gone", &[]);
+    created.metadata.namespace = Some("default".to_owned());
+    server
+        .create(
+            "",
+            "v1",
+            "pods",
+            "default",
+            serde_json::to_value(&created).unwrap(),
+        )
+        .unwrap();
+    let before = server.resource_version();
+    let deleted = server.delete("", "v1", "pods", "default", "gone").unwrap();
+    assert_eq!(deleted["metadata"]["name"], "gone");
+    assert_eq!(server.resource_version(), before + 1, "a delete is a write");
+    let s = status(api.get("gone").await);
+    assert_eq!(s.code, 404);
+    // Twice, or an unknown resource: the 404 a DELETE would answer.
+    let again = server
+        .delete("", "v1", "pods", "default", "gone")
+        .unwrap_err();
+    assert_eq!(again.code, 404);
+    let nowhere = server
+        .delete("", "v1", "widgets", "default", "x")
+        .unwrap_err();
+    assert_eq!(nowhere.code, 404);
+    server.shutdown().await;
+}

@@ -199,23 +199,11 @@ fn make_echo_reply(packet: &mut [u8]) {
     src.swap_with_slice(dst);
     packet[8] = 64;
     packet[10..12].fill(0);
-    let sum = checksum(&packet[..header]);
+    let sum = tuntap::internet_checksum(&packet[..header]);
     packet[10..12].copy_from_slice(&sum.to_be_bytes());
     let icmp = &mut packet[header..];
     icmp[0] = 0;
     icmp[2..4].fill(0);
-    let sum = checksum(icmp);
+    let sum = tuntap::internet_checksum(icmp);
     icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-}
-
-/// The Internet checksum (RFC 1071) of `data`.
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }

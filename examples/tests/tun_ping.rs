@@ -78,14 +78,7 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
     icmp.extend_from_slice(&id.to_be_bytes());
     icmp.extend_from_slice(&seq.to_be_bytes());
     icmp.extend_from_slice(b"flywheel tun-ping test payload");
-    let mut sum: u32 = icmp
-        .chunks(2)
-        .map(|p| u32::from(u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let sum = !(sum as u16);
+    let sum = tuntap::internet_checksum(&icmp);
     icmp[2..4].copy_from_slice(&sum.to_be_bytes());
     icmp
 }

@@ -31,6 +31,22 @@ pub(crate) fn finish(sum: u64) -> u16 {
     !fold(sum)
 }
 
+/// The Internet checksum (RFC 1071) of `data`: the value for an IPv4 header's or an ICMP
+/// message's checksum field, computed with that field set to zero.
+///
+/// # Examples
+///
+/// ```
+/// // An ICMP echo request (type 8), id 1, seq 1, no payload.
+/// let mut icmp = [8, 0, 0, 0, 0, 1, 0, 1];
+/// let sum = tuntap::internet_checksum(&icmp);
+/// icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+/// assert_eq!(tuntap::internet_checksum(&icmp), 0, "a correct checksum sums to zero");
+/// ```
+pub fn internet_checksum(data: &[u8]) -> u16 {
+    finish(add(0, data))
+}
+
 /// The pseudo-header sum of a transport segment: addresses, protocol and length.
 pub(crate) fn pseudo_header(src: &[u8], dst: &[u8], protocol: u8, len: usize) -> u64 {
     let mut sum = add(0, src);

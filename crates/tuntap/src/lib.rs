@@ -99,6 +99,7 @@ mod test_packets;
 pub mod vnet;
 
 pub use builder::{DeviceBuilder, Mode, Principal};
+pub use checksum::internet_checksum;
 pub use device::Device;
 pub use dialer::{Control, Dialer, bind_to_device, mark_control};
 pub use error::{Error, Result};

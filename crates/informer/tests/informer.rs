@@ -8,10 +8,9 @@ mod common;
 use std::error::Error as _;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{Pod, pod};
+use common::{Pod, pod, run};
 use delta_fifo::DeletedObject;
 use informer::{
     ApiError, CacheSyncError, HandlerError, InformerError, MemoryListerWatcher, NAMESPACE_INDEX,
@@ -34,43 +33,6 @@ fn informer(server: &Server) -> Arc<Informer> {
             .seed(3)
             .build(),
     )
-}
-
-struct Running {
-    stop: Option<futures::channel::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), InformerError>>>,
-}
-
-impl Running {
-    fn stop(mut self) -> Result<(), InformerError> {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run(informer: &Arc<Informer>) -> Running {
-    let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    let informer = Arc::clone(informer);
-    let thread = std::thread::spawn(move || {
-        futures::executor::block_on(informer.run(async {
-            let _ = rx.await;
-        }))
-    });
-    Running {
-        stop: Some(tx),
-        thread: Some(thread),
-    }
 }
 
 /// A handler that reports every notification as a line.

@@ -9,10 +9,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex as StdMutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{Pod, pod};
+use common::{Pod, pod, run};
 use informer::metrics::{
     Counter, CounterFamily, Gauge, GaugeFamily, InformerMetrics, MetricsError, MetricsProvider,
     WatchEndCause,
@@ -140,43 +139,6 @@ impl MetricsProvider for Recording {
             pending: Box::new(Family(Arc::clone(v), "pending")),
             last_sync_resource_version: key("rv"),
         }))
-    }
-}
-
-struct Running {
-    stop: Option<futures::channel::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<Result<(), InformerError>>>,
-}
-
-impl Running {
-    fn stop(mut self) -> Result<(), InformerError> {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run(informer: &Arc<Informer>) -> Running {
-    let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    let informer = Arc::clone(informer);
-    let thread = std::thread::spawn(move || {
-        futures::executor::block_on(informer.run(async {
-            let _ = rx.await;
-        }))
-    });
-    Running {
-        stop: Some(tx),
-        thread: Some(thread),
     }
 }
 

@@ -82,3 +82,46 @@ impl informer::MemoryObject for Pod {
         self.rv = rv.to_owned();
     }
 }
+
+/// An informer over the in-memory server running on a thread of its own under
+/// `futures::executor::block_on`; stopped and joined by [`Running::stop`] or on drop.
+pub struct Running {
+    stop: Option<futures::channel::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), informer::InformerError>>>,
+}
+
+impl Running {
+    /// Stops the informer and returns what its `run` returned.
+    pub fn stop(mut self) -> Result<(), informer::InformerError> {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts `informer` on its own thread.
+pub fn run(
+    informer: &Arc<informer::SharedIndexInformer<Pod, informer::MemoryListerWatcher<Pod>>>,
+) -> Running {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let informer = Arc::clone(informer);
+    let thread = std::thread::spawn(move || {
+        futures::executor::block_on(informer.run(async {
+            let _ = rx.await;
+        }))
+    });
+    Running {
+        stop: Some(tx),
+        thread: Some(thread),
+    }
+}

@@ -1,10 +1,11 @@
-//! [`SharedInformerFactory`] (feature `kube`): one shared informer per resource type over one
+//! [`SharedInformerFactory`] (feature `kube`): one shared informer per resource over one
 //! `kube::Client`, started, waited for and shut down together (spec section 5.13, client-go's
-//! `informers.SharedInformerFactory`).
+//! `informers.SharedInformerFactory`, and its `dynamicinformer` and `metadatainformer`
+//! counterparts for resources known only at run time and for metadata-only caches).
 //!
 //! # Ground rules
 //!
-//! * `state` (a `parking_lot::Mutex`) holds the informers by type, which of them were started,
+//! * `state` (a `parking_lot::Mutex`) holds the informers by [`Key`], which of them were started,
 //!   the tasks running them, and the `shut_down` flag. It is held only to read or change
 //!   those: never across an await, never while an informer runs user code.
 //! * Each informer is stored twice behind the same `Arc`: as `Arc<dyn Any>` to hand it back
@@ -27,13 +28,26 @@ use timer_wheel::Driver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::informer::{InformerError, SharedIndexInformer};
-use crate::kube::{KubeListerWatcher, KubeObject};
+use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
+use kube::discovery::Scope;
+
+use crate::informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};
+use crate::kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject};
+use crate::lister_watcher::ListerWatcher;
 use crate::metrics::MetricsProvider;
 use crate::sync::{CacheSyncError, HasSynced, wait_for_cache_sync_async};
 
 /// The informer a [`SharedInformerFactory`] makes for the kube type `K`.
 pub type KubeInformer<K> = SharedIndexInformer<KubeObject<K>, KubeListerWatcher<K>>;
+
+/// The informer a [`SharedInformerFactory`] makes for a resource known at run time
+/// ([`dynamic_informer`](SharedInformerFactory::dynamic_informer)).
+pub type DynamicInformer = KubeInformer<DynamicObject>;
+
+/// The metadata-only informer a [`SharedInformerFactory`] makes for the kube type `K`
+/// ([`metadata_informer`](SharedInformerFactory::metadata_informer)).
+pub type MetadataInformer<K> =
+    SharedIndexInformer<KubeObject<PartialObjectMeta<K>>, KubeMetadataListerWatcher<K>>;
 
 /// What a factory asks of a kube type: what [`KubeListerWatcher`] lists and watches, with a
 /// static scope (every `k8s-openapi` type and every `CustomResource` has one).
@@ -117,7 +131,9 @@ pub struct SharedInformerFactoryBuilder {
     field_selector: Option<String>,
     default_resync: Duration,
     resync: HashMap<TypeId, Duration>,
+    resource_resync: HashMap<String, Duration>,
     streaming_list: bool,
+    watch_idle_timeout: Option<Duration>,
     metrics_provider: Option<Arc<dyn MetricsProvider>>,
 }
 
@@ -154,6 +170,22 @@ impl SharedInformerFactoryBuilder {
     #[doc(alias = "WithCustomResyncConfig")]
     pub fn resync_for<K: 'static>(mut self, period: Duration) -> Self {
         self.resync.insert(TypeId::of::<K>(), period);
+        self
+    }
+
+    /// The resync period of the [dynamic informer](SharedInformerFactory::dynamic_informer)
+    /// of `resource`; dynamic informers of other resources use the
+    /// [default](Self::default_resync).
+    pub fn resync_for_resource(mut self, resource: &ApiResource, period: Duration) -> Self {
+        self.resource_resync.insert(resource_name(resource), period);
+        self
+    }
+
+    /// The client-side watch idle timeout of every informer (see
+    /// [`SharedIndexInformerBuilder::watch_idle_timeout`]; default: the watch's own
+    /// `timeoutSeconds` plus a grace, so a healthy watch is never cut).
+    pub fn watch_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_idle_timeout = Some(timeout);
         self
     }
 
@@ -222,9 +254,20 @@ pub struct SharedInformerFactory {
     stop: watch::Sender<bool>,
 }
 
+/// What the factory keeps one informer of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// A typed informer of this type.
+    Typed(TypeId),
+    /// A metadata-only informer of this type.
+    Metadata(TypeId),
+    /// A dynamic informer of this resource (`plural.group/version`).
+    Dynamic(String),
+}
+
 #[derive(Default)]
 struct State {
-    informers: HashMap<TypeId, Entry>,
+    informers: HashMap<Key, Entry>,
     tasks: Vec<(String, JoinHandle<Result<(), InformerError>>)>,
     shut_down: bool,
 }
@@ -244,7 +287,11 @@ trait Erased: HasSynced {
     fn informer_name(&self) -> &str;
 }
 
-impl<K: FactoryResource> Erased for KubeInformer<K> {
+impl<K, L> Erased for SharedIndexInformer<KubeObject<K>, L>
+where
+    K: kube::Resource + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+    L: ListerWatcher<KubeObject<K>> + 'static,
+{
     fn run(
         self: Arc<Self>,
         stop: BoxFuture<'static, ()>,
@@ -269,7 +316,9 @@ impl SharedInformerFactory {
             field_selector: None,
             default_resync: Duration::ZERO,
             resync: HashMap::new(),
+            resource_resync: HashMap::new(),
             streaming_list: false,
+            watch_idle_timeout: None,
             metrics_provider: None,
         }
     }
@@ -278,9 +327,79 @@ impl SharedInformerFactory {
     /// handlers and indexes to it; it starts at the next [`start`](Self::start).
     #[doc(alias = "InformerFor")]
     pub fn informer<K: FactoryResource>(&self) -> Arc<KubeInformer<K>> {
+        self.get_or_make(Key::Typed(TypeId::of::<K>()), || {
+            let api = self.api::<K>();
+            let resync = self.resync_of::<K>();
+            let lister_watcher = self.filtered(KubeListerWatcher::new(api));
+            let name = lister_watcher.resource().to_owned();
+            self.make(lister_watcher, name, resync)
+        })
+    }
+
+    /// The shared informer of a resource known only at run time, its objects as
+    /// `DynamicObject` (client-go's `dynamicinformer.ForResource`). One per resource
+    /// (group, version and plural); `scope` says whether the factory's namespace applies.
+    /// Its name (in [`synced`](Self::synced), logs and metrics) is `plural.group/version`,
+    /// so it is told apart from the typed informer of the same resource.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(factory: &informer::SharedInformerFactory) {
+    /// use kube::core::{ApiResource, GroupVersionKind};
+    /// use kube::discovery::Scope;
+    ///
+    /// let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    /// let widgets = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    /// let informer = factory.dynamic_informer(&widgets, Scope::Namespaced);
+    /// assert_eq!(informer.name(), "widgets.example.com/v1");
+    /// # }
+    /// ```
+    #[doc(alias = "ForResource")]
+    pub fn dynamic_informer(&self, resource: &ApiResource, scope: Scope) -> Arc<DynamicInformer> {
+        let name = resource_name(resource);
+        let resync = self
+            .options
+            .resource_resync
+            .get(&name)
+            .copied()
+            .unwrap_or(self.options.default_resync);
+        self.get_or_make(Key::Dynamic(name.clone()), || {
+            let o = &self.options;
+            let api = match (scope, o.namespace.as_deref()) {
+                (Scope::Namespaced, Some(ns)) => {
+                    kube::Api::namespaced_with(o.client.clone(), ns, resource)
+                }
+                _ => kube::Api::all_with(o.client.clone(), resource),
+            };
+            let lister_watcher = self.filtered(KubeListerWatcher::new_with(api, resource));
+            self.make(lister_watcher, name, resync)
+        })
+    }
+
+    /// The shared metadata-only informer of `K`: its cache holds each object's type and
+    /// metadata, without spec or status (client-go's `metadatainformer`). It is a different
+    /// informer from [`informer::<K>()`](Self::informer), with its own watch, named
+    /// `RESOURCE (metadata only)`.
+    pub fn metadata_informer<K: FactoryResource>(&self) -> Arc<MetadataInformer<K>> {
+        self.get_or_make(Key::Metadata(TypeId::of::<K>()), || {
+            let api = self.api::<K>();
+            let resync = self.resync_of::<K>();
+            let lister_watcher = self.filtered(KubeListerWatcher::new(api));
+            let name = format!("{} (metadata only)", lister_watcher.resource());
+            self.make(lister_watcher.metadata_only(), name, resync)
+        })
+    }
+
+    /// The entry under `key`, made by `make` when missing, as the informer type `I`.
+    fn get_or_make<I, F>(&self, key: Key, make: F) -> Arc<I>
+    where
+        I: Erased + Send + Sync + 'static,
+        F: FnOnce() -> I,
+    {
         let mut state = self.state.lock();
-        let entry = state.informers.entry(TypeId::of::<K>()).or_insert_with(|| {
-            let informer = Arc::new(self.make::<K>());
+        let entry = state.informers.entry(key).or_insert_with(|| {
+            let informer = Arc::new(make());
             Entry {
                 typed: Arc::clone(&informer) as Arc<dyn Any + Send + Sync>,
                 erased: informer,
@@ -288,30 +407,57 @@ impl SharedInformerFactory {
             }
         });
         Arc::clone(&entry.typed)
-            .downcast::<KubeInformer<K>>()
-            .unwrap_or_else(|_| unreachable!("entries are keyed by their type"))
+            .downcast::<I>()
+            .unwrap_or_else(|_| unreachable!("each key holds one informer type"))
     }
 
-    fn make<K: FactoryResource>(&self) -> KubeInformer<K> {
+    fn api<K: FactoryResource>(&self) -> kube::Api<K> {
         let o = &self.options;
-        let api = <K::Scope as FactoryScope>::api::<K>(o.client.clone(), o.namespace.as_deref());
-        let mut lister_watcher = KubeListerWatcher::new(api);
+        <K::Scope as FactoryScope>::api::<K>(o.client.clone(), o.namespace.as_deref())
+    }
+
+    fn resync_of<K: 'static>(&self) -> Duration {
+        let o = &self.options;
+        o.resync
+            .get(&TypeId::of::<K>())
+            .copied()
+            .unwrap_or(o.default_resync)
+    }
+
+    /// `lister_watcher` with the factory's selectors.
+    fn filtered<K: kube::Resource>(
+        &self,
+        mut lister_watcher: KubeListerWatcher<K>,
+    ) -> KubeListerWatcher<K> {
+        let o = &self.options;
         if let Some(selector) = &o.label_selector {
             lister_watcher = lister_watcher.labels(selector.clone());
         }
         if let Some(selector) = &o.field_selector {
             lister_watcher = lister_watcher.fields(selector.clone());
         }
-        let name = lister_watcher.resource().to_owned();
-        let resync = o
-            .resync
-            .get(&TypeId::of::<K>())
-            .copied()
-            .unwrap_or(o.default_resync);
-        let mut builder = SharedIndexInformer::builder(lister_watcher, o.driver.clone())
-            .name(name)
-            .resync_period(resync)
-            .streaming_list(o.streaming_list);
+        lister_watcher
+    }
+
+    fn make<K, L>(
+        &self,
+        lister_watcher: L,
+        name: String,
+        resync: Duration,
+    ) -> SharedIndexInformer<KubeObject<K>, L>
+    where
+        K: kube::Resource + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+        L: ListerWatcher<KubeObject<K>> + 'static,
+    {
+        let o = &self.options;
+        let mut builder: SharedIndexInformerBuilder<KubeObject<K>, L> =
+            SharedIndexInformer::builder(lister_watcher, o.driver.clone())
+                .name(name)
+                .resync_period(resync)
+                .streaming_list(o.streaming_list);
+        if let Some(timeout) = o.watch_idle_timeout {
+            builder = builder.watch_idle_timeout(timeout);
+        }
         if let Some(provider) = &o.metrics_provider {
             builder = builder.metrics_provider(Arc::clone(provider));
         }
@@ -423,6 +569,19 @@ impl SharedInformerFactory {
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.state.lock().shut_down
+    }
+}
+
+/// How the factory keys a dynamic resource: `plural.group/version` (`widgets.example.com/v1`,
+/// `configmaps/v1`).
+fn resource_name(resource: &ApiResource) -> String {
+    if resource.group.is_empty() {
+        format!("{}/{}", resource.plural, resource.version)
+    } else {
+        format!(
+            "{}.{}/{}",
+            resource.plural, resource.group, resource.version
+        )
     }
 }
 

@@ -195,8 +195,8 @@ pub use delta_fifo::DeletedObject;
 pub use error::{ApiError, BoxError, HandlerError, IndexerError};
 #[cfg(feature = "kube")]
 pub use factory::{
-    FactoryError, FactoryResource, FactoryScope, KubeInformer, SharedInformerFactory,
-    SharedInformerFactoryBuilder,
+    DynamicInformer, FactoryError, FactoryResource, FactoryScope, KubeInformer, MetadataInformer,
+    SharedInformerFactory, SharedInformerFactoryBuilder,
 };
 pub use handler::{FilteringHandler, FnHandler, Notification, ResourceEventHandler, handler_fn};
 pub use handler_channel::{ChannelHandler, NotificationReceiver, notification_channel};

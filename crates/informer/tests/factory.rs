@@ -12,6 +12,8 @@ use fake_apiserver::{FakeApiServer, ServerHandle};
 use informer::{FactoryError, HandlerOptions, SharedInformerFactory, handler_fn};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::ResourceExt;
+use kube::core::ApiResource;
+use kube::discovery::Scope;
 use serde_json::json;
 use timer_wheel::{Driver, FakeClock};
 
@@ -200,6 +202,124 @@ async fn cluster_scoped_types_ignore_the_namespace() {
             .list()
             .iter()
             .all(|n| n.namespace().is_none())
+    );
+    factory.shutdown().await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_and_metadata_informers_are_shared_per_resource() {
+    // spec: 5.13 (one informer per resource; dynamicinformer.ForResource, metadatainformer)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    for ns in ["a", "b"] {
+        let obj = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
+        server.create("", "v1", "namespaces", "", obj).unwrap();
+    }
+    configmap(&server, "a", "one");
+    configmap(&server, "b", "two");
+    pod(&server, "a", "web-1", "web");
+    pod(&server, "b", "web-2", "web");
+    let configmaps = ApiResource::erase::<ConfigMap>(&());
+    let namespaces = ApiResource::erase::<Namespace>(&());
+    let factory = SharedInformerFactory::builder(server.client(), driver())
+        .namespace("a")
+        .default_resync(Duration::from_secs(60))
+        .resync_for_resource(&configmaps, Duration::from_secs(20))
+        .build();
+
+    let dynamic = factory.dynamic_informer(&configmaps, Scope::Namespaced);
+    assert!(
+        Arc::ptr_eq(
+            &dynamic,
+            &factory.dynamic_informer(&configmaps, Scope::Namespaced)
+        ),
+        "one per resource"
+    );
+    assert_eq!(dynamic.name(), "configmaps/v1");
+    let typed = factory.informer::<ConfigMap>();
+    let metadata = factory.metadata_informer::<Pod>();
+    assert_eq!(metadata.name(), "pods (metadata only)");
+    assert!(Arc::ptr_eq(&metadata, &factory.metadata_informer::<Pod>()));
+    let all_namespaces = factory.dynamic_informer(&namespaces, Scope::Cluster);
+    let dynamic_handler = dynamic.add_event_handler(handler_fn()).unwrap();
+    let namespace_handler = all_namespaces.add_event_handler(handler_fn()).unwrap();
+    assert_eq!(dynamic_handler.resync_period(), Duration::from_secs(20));
+    assert_eq!(namespace_handler.resync_period(), Duration::from_secs(60));
+
+    factory.start().unwrap();
+    factory.wait_for_cache_sync(WAIT).await.unwrap();
+    // The typed and the dynamic informer of one resource are two informers, each synced.
+    let synced: Vec<(String, bool)> = factory.synced().into_iter().collect();
+    let expect = [
+        "configmaps",
+        "configmaps/v1",
+        "namespaces/v1",
+        "pods (metadata only)",
+    ];
+    assert_eq!(synced, expect.map(|name| (name.to_owned(), true)));
+    assert_eq!(names(&dynamic.indexer().list()), ["a/one"]);
+    assert_eq!(names(&typed.indexer().list()), ["a/one"]);
+    let cached = dynamic.lister().namespace("a").get("one").unwrap();
+    assert_eq!(
+        cached.types.as_ref().map(|t| t.kind.as_str()),
+        Some("ConfigMap")
+    );
+    // Metadata only: the pod's labels, no spec.
+    assert_eq!(names(&metadata.indexer().list()), ["a/web-1"]);
+    let meta = metadata.lister().namespace("a").get("web-1").unwrap();
+    assert_eq!(meta.labels().get("app").map(String::as_str), Some("web"));
+    // A cluster-scoped dynamic resource ignores the namespace.
+    let seen = names(&all_namespaces.indexer().list());
+    assert!(
+        seen.contains(&"/a".to_owned()) && seen.contains(&"/b".to_owned()),
+        "{seen:?}"
+    );
+
+    factory.shutdown().await.unwrap();
+    assert!(dynamic.is_stopped() && metadata.is_stopped() && all_namespaces.is_stopped());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_idle_timeout_is_a_factory_option() {
+    // spec: section 6 item 9 (a hung watch is abandoned on the client-side idle timeout)
+    let server = FakeApiServer::builder().start().await.unwrap();
+    configmap(&server, "default", "early");
+    let clock = FakeClock::new();
+    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
+    let factory = SharedInformerFactory::builder(server.client(), driver.clone())
+        .watch_idle_timeout(Duration::from_secs(90))
+        .build();
+    let configmaps = factory.informer::<ConfigMap>();
+    factory.start().unwrap();
+    factory.wait_for_cache_sync(WAIT).await.unwrap();
+
+    // The next watch hangs: only the idle timeout brings the informer back.
+    server.faults().hang_next_watches(1);
+    clock.advance(Duration::from_secs(2));
+    server.faults().close_watches();
+    configmap(&server, "default", "late");
+    let seen = |cm: &Arc<informer::KubeInformer<ConfigMap>>| {
+        cm.lister().namespace("default").get("late").is_some()
+    };
+    let mut waited = Duration::ZERO;
+    'steps: while waited < Duration::from_secs(600) {
+        for _ in 0..20 {
+            if seen(&configmaps) {
+                break 'steps;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        clock.advance(Duration::from_secs(10));
+        driver.turn();
+        waited += Duration::from_secs(10);
+    }
+    assert!(seen(&configmaps), "the informer never came back");
+    // The default (the watch's timeoutSeconds, at least 300 s, plus 30 s) would not have
+    // ended the hung watch this early: the factory's 90 s did.
+    assert!(
+        waited < Duration::from_secs(330),
+        "took {waited:?} of fake time"
     );
     factory.shutdown().await.unwrap();
     server.shutdown().await;

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use fake_apiserver::FaultRule;
+use fake_apiserver::{FaultRule, ServerHandle};
 use kube::api::{DeleteParams, PostParams};
 use leader_election::{
     DEFAULT_LEASE_DURATION, DEFAULT_RENEW_DEADLINE, DEFAULT_RETRY_PERIOD, Error, LeaderElector,
     LeaseLock, LockError,
 };
-use timer_wheel::Clock;
+use timer_wheel::{Clock, Driver, FakeClock};
 
 const LD: Duration = DEFAULT_LEASE_DURATION;
 const RD: Duration = DEFAULT_RENEW_DEADLINE;
@@ -30,12 +30,27 @@ fn holder(lease: &k8s_openapi::api::coordination::v1::Lease) -> Option<String> {
     lease.spec.as_ref()?.holder_identity.clone()
 }
 
+/// Candidates a and b for lease "ctrl".
+fn pair(server: &ServerHandle, driver: &Driver) -> (LeaderElector, LeaderElector) {
+    let elector = |who| builder(server, "ctrl", who, driver).build().unwrap();
+    (elector("a"), elector("b"))
+}
+
+/// A server where a has just acquired lease "ctrl" and b has seen it and waits.
+async fn a_leads_b_waits() -> (ServerHandle, FakeClock, LeaderElector, LeaderElector) {
+    let server = server().await;
+    let (clock, driver) = fake_time();
+    let (a, b) = pair(&server, &driver);
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(!b.try_acquire_or_renew().await.unwrap());
+    (server, clock, a, b)
+}
+
 #[tokio::test]
 async fn acquire_then_renew_then_others_wait() {
     let server = server().await;
     let (clock, driver) = fake_time();
-    let a = builder(&server, "ctrl", "a", &driver).build().unwrap();
-    let b = builder(&server, "ctrl", "b", &driver).build().unwrap();
+    let (a, b) = pair(&server, &driver);
 
     assert!(!a.is_leader());
     assert!(a.try_acquire_or_renew().await.unwrap());
@@ -102,14 +117,8 @@ async fn graceful_release_hands_over_at_once() {
     let server = server().await;
     let (_clock, driver) = fake_time();
     let log = Log::default();
-    let a = log
-        .wire("a", builder(&server, "ctrl", "a", &driver))
-        .build()
-        .unwrap();
-    let b = log
-        .wire("b", builder(&server, "ctrl", "b", &driver))
-        .build()
-        .unwrap();
+    let a = log.elector(&server, "ctrl", "a", &driver);
+    let b = log.elector(&server, "ctrl", "b", &driver);
     assert!(a.try_acquire_or_renew().await.unwrap());
     let token = a.leading_token().unwrap();
     assert!(!b.try_acquire_or_renew().await.unwrap());
@@ -154,13 +163,8 @@ async fn graceful_release_hands_over_at_once() {
 
 #[tokio::test]
 async fn a_crashed_leader_is_replaced_after_the_lease_expires() {
-    let server = server().await;
-    let (clock, driver) = fake_time();
-    let a = builder(&server, "ctrl", "a", &driver).build().unwrap();
-    let b = builder(&server, "ctrl", "b", &driver).build().unwrap();
-    assert!(a.try_acquire_or_renew().await.unwrap());
     // b sees a's record now: it may take over LD from now, not before.
-    assert!(!b.try_acquire_or_renew().await.unwrap());
+    let (server, clock, a, b) = a_leads_b_waits().await;
     let seen = clock.now();
     drop(a); // crash: no release
 
@@ -181,14 +185,8 @@ async fn a_partitioned_leader_stops_before_a_successor_starts() {
     let server = server().await;
     let (clock, driver) = fake_time();
     let log = Log::default();
-    let a = log
-        .wire("a", builder(&server, "ctrl", "a", &driver))
-        .build()
-        .unwrap();
-    let b = log
-        .wire("b", builder(&server, "ctrl", "b", &driver))
-        .build()
-        .unwrap();
+    let a = log.elector(&server, "ctrl", "a", &driver);
+    let b = log.elector(&server, "ctrl", "b", &driver);
     let t0 = clock.now();
     assert!(a.try_acquire_or_renew().await.unwrap());
     let token = a.leading_token().unwrap();
@@ -271,12 +269,7 @@ async fn api_errors_during_renewal_keep_the_term_until_its_deadline() {
 
 #[tokio::test]
 async fn a_hand_edited_holder_stops_the_leader_and_is_waited_out() {
-    let server = server().await;
-    let (clock, driver) = fake_time();
-    let a = builder(&server, "ctrl", "a", &driver).build().unwrap();
-    let b = builder(&server, "ctrl", "b", &driver).build().unwrap();
-    assert!(a.try_acquire_or_renew().await.unwrap());
-    assert!(!b.try_acquire_or_renew().await.unwrap());
+    let (server, clock, a, b) = a_leads_b_waits().await;
 
     // Somebody names b the holder by hand while a leads.
     let api = leases(&server);
@@ -303,8 +296,7 @@ async fn a_hand_edited_holder_stops_the_leader_and_is_waited_out() {
 async fn a_hand_shortened_duration_does_not_shorten_the_wait() {
     let server = server().await;
     let (clock, driver) = fake_time();
-    let a = builder(&server, "ctrl", "a", &driver).build().unwrap();
-    let b = builder(&server, "ctrl", "b", &driver).build().unwrap();
+    let (a, b) = pair(&server, &driver);
     assert!(a.try_acquire_or_renew().await.unwrap());
     let api = leases(&server);
     let mut lease = api.get("ctrl").await.unwrap();
@@ -335,12 +327,7 @@ async fn a_hand_shortened_duration_does_not_shorten_the_wait() {
 
 #[tokio::test]
 async fn a_deleted_lease_stops_the_leader_and_is_recreated_after_a_lease_duration() {
-    let server = server().await;
-    let (clock, driver) = fake_time();
-    let a = builder(&server, "ctrl", "a", &driver).build().unwrap();
-    let b = builder(&server, "ctrl", "b", &driver).build().unwrap();
-    assert!(a.try_acquire_or_renew().await.unwrap());
-    assert!(!b.try_acquire_or_renew().await.unwrap());
+    let (server, clock, a, b) = a_leads_b_waits().await;
     leases(&server)
         .delete("ctrl", &DeleteParams::default())
         .await

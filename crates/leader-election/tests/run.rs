@@ -62,16 +62,8 @@ async fn run_elects_one_then_hands_over_on_shutdown() {
     let server = server().await;
     let (clock, driver) = fake_time();
     let log = Log::default();
-    let a = start(
-        log.wire("a", builder(&server, "ctrl", "a", &driver))
-            .build()
-            .unwrap(),
-    );
-    let b = start(
-        log.wire("b", builder(&server, "ctrl", "b", &driver))
-            .build()
-            .unwrap(),
-    );
+    let a = start(log.elector(&server, "ctrl", "a", &driver));
+    let b = start(log.elector(&server, "ctrl", "b", &driver));
     let both = [&a.elector, &b.elector];
     run_until(&clock, &both, &both, LD, || {
         a.elector.is_leader() || b.elector.is_leader()
@@ -147,21 +139,13 @@ async fn run_a_partitioned_leader_stops_before_the_successor_starts() {
     let server = server().await;
     let (clock, driver) = fake_time();
     let log = Log::default();
-    let a = start(
-        log.wire("a", builder(&server, "ctrl", "a", &driver))
-            .build()
-            .unwrap(),
-    );
+    let a = start(log.elector(&server, "ctrl", "a", &driver));
     run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
         a.elector.is_leader()
     })
     .await;
     let token = a.elector.leading_token().unwrap();
-    let b = start(
-        log.wire("b", builder(&server, "ctrl", "b", &driver))
-            .build()
-            .unwrap(),
-    );
+    let b = start(log.elector(&server, "ctrl", "b", &driver));
     let both = [&a.elector, &b.elector];
     settle(&clock, &both).await;
 

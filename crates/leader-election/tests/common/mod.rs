@@ -77,6 +77,19 @@ impl Log {
             .on_stopped_leading(move || l2.push(format!("{w2} stopped")))
             .on_new_leader(move |id| l3.push(format!("{w3} sees {id}")))
     }
+
+    /// The elector `who` of lease `name` with the default timings, its callbacks logged here.
+    pub fn elector(
+        &self,
+        server: &ServerHandle,
+        name: &str,
+        who: &str,
+        driver: &Driver,
+    ) -> LeaderElector {
+        self.wire(who, builder(server, name, who, driver))
+            .build()
+            .expect("valid elector")
+    }
 }
 
 /// Waits until every elector in `running` has finished its work and sleeps until a time still

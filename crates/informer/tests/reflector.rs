@@ -45,6 +45,14 @@ fn rig(server: Server, configure: impl FnOnce(Builder) -> Builder) -> Rig {
     rig_with_idle_check(server, |b| configure(b.watch_idle_timeout(Duration::ZERO)))
 }
 
+/// The rig, started and watching.
+async fn watching_rig(server: Server, configure: impl FnOnce(Builder) -> Builder) -> Rig {
+    let mut r = rig(server, configure);
+    r.start();
+    r.until("watching", Rig::watching).await;
+    r
+}
+
 /// The rig with the reflector's default watch idle check.
 fn rig_with_idle_check(server: Server, configure: impl FnOnce(Builder) -> Builder) -> Rig {
     let clock = FakeClock::new();
@@ -214,9 +222,7 @@ fn status(code: u16) -> Status {
 async fn first_list_at_zero_then_watch_from_the_list_version() {
     // spec: RF-6 (first list "0"), RF-7 (default page size), RF-10 (replace, last RV),
     // RF-11 (watch options), RF-13 (events into the FIFO)
-    let mut r = rig(server_with(&["a", "b"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a", "b"]), |b| b).await;
     assert_eq!(r.lists(), vec![list_opts("0", 500, None)]);
     assert_eq!(r.reflector.last_sync_resource_version(), "2");
     let watch = &r.server.watch_requests()[0];
@@ -276,9 +282,7 @@ async fn watch_timeouts_are_random_in_five_to_ten_minutes() {
 #[tokio::test]
 async fn normal_close_rewatches_from_the_last_version_without_relist() {
     // spec: RF-15 (normal close: re-watch, no relist, no backoff)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.server.create(pod("ns", "b", "")).unwrap();
     r.until("rv 2", |r| r.reflector.last_sync_resource_version() == "2")
         .await;
@@ -299,9 +303,7 @@ async fn normal_close_rewatches_from_the_last_version_without_relist() {
 #[tokio::test]
 async fn very_short_watch_relists_after_backoff() {
     // spec: RF-15 (closed < 1 s with no event), RF-1 (backoff before relisting)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.server.close_watches();
     r.until("a backoff timer", |r| r.driver.pending() == 1)
         .await;
@@ -326,9 +328,7 @@ async fn very_short_watch_relists_after_backoff() {
 async fn watch_gone_relists_at_the_last_version() {
     // spec: RF-16 (410 on the stream: relist after backoff at the last RV, not ""),
     // RF-6, RF-7 (no paging for an exact RV)
-    let mut r = rig(server_with(&["a", "b"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a", "b"]), |b| b).await;
     r.server.update(pod("ns", "a", "")).unwrap();
     r.until("rv 3", |r| r.reflector.last_sync_resource_version() == "3")
         .await;
@@ -358,9 +358,7 @@ async fn watch_from_a_compacted_version_relists() {
     for open_error in [false, true] {
         let server = server_with(&["a"]);
         server.set_expired_watch_as_open_error(open_error);
-        let mut r = rig(server, |b| b);
-        r.start();
-        r.until("watching", Rig::watching).await;
+        let mut r = watching_rig(server, |b| b).await;
         r.server.update(pod("ns", "a", "")).unwrap();
         r.server.compact();
         r.until("rv 2", |r| r.reflector.last_sync_resource_version() == "2")
@@ -384,9 +382,7 @@ async fn watch_from_a_compacted_version_relists() {
 async fn list_gone_retries_at_once_with_latest_then_back_to_exact() {
     // spec: RF-9 (expired list: retry at once with ""), RF-6 ("" only after that), RF-10
     // (the mark is cleared on success)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.server.update(pod("ns", "a", "")).unwrap();
     r.until("rv 2", |r| r.reflector.last_sync_resource_version() == "2")
         .await;
@@ -510,9 +506,7 @@ async fn watch_open_other_error_relists() {
 #[tokio::test]
 async fn watch_stream_429_rewatches_after_backoff() {
     // spec: RF-16 (429 on the stream: backoff, re-watch, no relist)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.server.break_watches(status(429));
     r.until("backoff", |r| r.driver.pending() == 1).await;
     assert!(!r.watching());
@@ -526,9 +520,7 @@ async fn watch_stream_429_rewatches_after_backoff() {
 #[tokio::test]
 async fn internal_errors_without_budget_relist() {
     // spec: RF-16 (default budget 0: a 500 relists)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.server.break_watches(status(500));
     r.pass_backoff().await;
     r.until("relisted", |r| r.lists().len() == 2).await;
@@ -539,11 +531,10 @@ async fn internal_errors_without_budget_relist() {
 async fn internal_errors_within_budget_rewatch_at_once() {
     // spec: RF-16 (500 within MaxInternalErrorRetryDuration: re-watch at once; past it: relist;
     // a 1 min gap resets it)
-    let mut r = rig(server_with(&["a"]), |b| {
+    let mut r = watching_rig(server_with(&["a"]), |b| {
         b.max_internal_error_retry_duration(Duration::from_secs(30))
-    });
-    r.start();
-    r.until("watching", Rig::watching).await;
+    })
+    .await;
     r.server.fail_watch_streams(3, status(500));
     r.server.break_watches(status(500));
     r.until("watching", |r| {
@@ -583,9 +574,7 @@ async fn paginated_lists_follow_continue_and_keep_paging_without_watch_cache() {
     for i in 0..1100 {
         server.create(pod("ns", &format!("p{i:04}"), "")).unwrap();
     }
-    let mut r = rig(server, |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server, |b| b).await;
     let lists = r.lists();
     assert_eq!(lists.len(), 3);
     assert_eq!(lists[0], list_opts("0", 500, None));
@@ -606,9 +595,7 @@ async fn with_watch_cache_a_zero_list_is_one_page_and_exact_relists_are_unpaged(
     for i in 0..600 {
         server.create(pod("ns", &format!("p{i:04}"), "")).unwrap();
     }
-    let mut r = rig(server, |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server, |b| b).await;
     assert_eq!(r.lists(), [list_opts("0", 500, None)]);
     assert_eq!(r.fifo.list_keys().len(), 600);
     r.server.break_watches(Status::expired("gone"));
@@ -644,9 +631,7 @@ async fn page_size_option_and_expired_continue_fall_back_to_one_full_list() {
 #[tokio::test]
 async fn bookmarks_move_the_version_and_leave_objects_alone() {
     // spec: RF-13 (bookmark: no store mutation, RV advanced)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     r.drain();
     r.server.advance_resource_version(9);
     r.server.bookmark();
@@ -665,9 +650,7 @@ async fn bookmarks_move_the_version_and_leave_objects_alone() {
 #[tokio::test]
 async fn added_events_after_watching_from_zero_do_not_move_the_version() {
     // spec: RF-14 (watch from "0": synthetic Added events in any order)
-    let mut r = rig(Server::new(), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(Server::new(), |b| b).await;
     assert_eq!(r.watch_rvs(), ["0"], "an empty server lists at version 0");
     r.server.create(pod("ns", "a", "")).unwrap();
     r.server.create(pod("ns", "b", "")).unwrap();
@@ -753,9 +736,7 @@ async fn stop_cancels_an_in_flight_list() {
 #[tokio::test]
 async fn stop_during_watch_and_during_backoff() {
     // spec: RF-17 (cancellation during watch and during a backoff wait)
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     assert!(r.stop().await.is_ok());
     r.until("watch dropped", |r| !r.watching()).await;
     assert_eq!(r.ends().last().unwrap().0, Call::Watch);
@@ -772,9 +753,7 @@ async fn stop_during_watch_and_during_backoff() {
 
 #[tokio::test]
 async fn a_second_concurrent_run_is_refused() {
-    let mut r = rig(server_with(&["a"]), |b| b);
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b).await;
     let second = r.reflector.run(async {}).await;
     assert!(matches!(second, Err(ReflectorError::AlreadyRunning { .. })));
     r.stop().await.unwrap();
@@ -973,9 +952,7 @@ async fn unsupported_streaming_list_falls_back_to_list_and_watch_per_attempt() {
     // fallback trigger as documented on `streaming_list`; the next relist tries again
     let server = server_with(&["a", "b"]);
     server.set_streaming_lists(false);
-    let mut r = rig(server, |b| b.streaming_list(true));
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server, |b| b.streaming_list(true)).await;
     assert_eq!(watches(&r), [streaming(""), plain("2")]);
     assert_eq!(r.lists(), [list_opts("0", 500, None)]);
     let ends = r.ends();
@@ -1021,9 +998,7 @@ async fn streaming_list_errors_fall_back_or_retry_by_class() {
     // backs off and retries the streaming list
     let server = server_with(&["a"]);
     server.fail_watch_streams(1, status(500));
-    let mut r = rig(server, |b| b.streaming_list(true));
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let r = watching_rig(server, |b| b.streaming_list(true)).await;
     assert_eq!(watches(&r), [streaming(""), plain("1")]);
     assert_eq!(r.lists().len(), 1);
     assert_eq!(r.nexts(), [Next::FallBackToList, Next::Watch]);
@@ -1106,9 +1081,7 @@ async fn a_hung_watch_is_abandoned_after_the_idle_timeout_and_rewatched_without_
     // spec: section 6 item 9 (half-open connections), 3.6 ("every watch termination
     // reported, cause + RV"); RF-15 (re-watch from the last RV, no relist)
     let idle = Duration::from_secs(90);
-    let mut r = rig(server_with(&["a"]), |b| b.watch_idle_timeout(idle));
-    r.start();
-    r.until("watching", Rig::watching).await;
+    let mut r = watching_rig(server_with(&["a"]), |b| b.watch_idle_timeout(idle)).await;
 
     // Bookmarks keep a quiet watch alive: silence is measured from the last one.
     r.elapse(Duration::from_secs(60)).await;
@@ -1193,11 +1166,10 @@ async fn the_default_idle_timeout_is_the_watch_timeout_plus_a_grace() {
 #[tokio::test]
 async fn a_zero_idle_timeout_never_abandons_a_watch() {
     // spec: section 6 item 9 (the check can be turned off)
-    let mut r = rig(server_with(&["a"]), |b| {
+    let mut r = watching_rig(server_with(&["a"]), |b| {
         b.watch_idle_timeout(Duration::ZERO)
-    });
-    r.start();
-    r.until("watching", Rig::watching).await;
+    })
+    .await;
     for _ in 0..24 {
         r.elapse(Duration::from_secs(3_600)).await;
     }

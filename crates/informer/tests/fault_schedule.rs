@@ -24,6 +24,8 @@
 //! `FLYWHEEL_FAULT_SEEDS=1`).
 #![cfg(feature = "kube")]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,10 +39,12 @@ use informer::{
     Resource, SharedIndexInformer, Termination, WatchOptions, WatchStream, handler_fn,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, ResourceExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, ResourceExt};
 use serde_json::json;
 use timer_wheel::{Driver, FakeClock};
 use tokio::sync::oneshot;
+
+use common::versions::{served_versions, versions};
 
 /// Schedules run by default: about a second each on two busy cores.
 const DEFAULT_SEEDS: u64 = 12;
@@ -625,31 +629,14 @@ impl Rig {
         );
     }
 
-    /// The cache as key -> resourceVersion.
+    /// The cache as `namespace/name -> resourceVersion`.
     fn cached(&self) -> BTreeMap<String, String> {
-        self.informer
-            .indexer()
-            .list()
-            .iter()
-            .map(|c| (key(c), c.resource_version().unwrap_or_default().to_owned()))
-            .collect()
+        versions(self.informer.indexer().list().iter().map(|o| &***o))
     }
 
-    /// The server's ConfigMaps, the same way.
+    /// The server's objects, the same way.
     async fn served(&self) -> BTreeMap<String, String> {
-        Api::<ConfigMap>::all(self.server.client())
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|c| {
-                (
-                    format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()),
-                    c.resource_version().unwrap_or_default(),
-                )
-            })
-            .collect()
+        served_versions::<ConfigMap>(self.server.client()).await
     }
 
     async fn stop(mut self) {

@@ -4,6 +4,8 @@
 //! the handlers run in real time, and every wait is bounded.
 #![cfg(feature = "kube")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,14 @@ use informer::{
     SharedIndexInformer, Termination, handler_fn, wait_for_cache_sync_async,
 };
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, ResourceExt};
 use serde_json::json;
 use timer_wheel::{Driver, FakeClock};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use common::versions::{served_versions, versions};
 
 type Informer = SharedIndexInformer<KubeObject<Pod>, KubeListerWatcher<Pod>>;
 
@@ -197,29 +201,12 @@ impl Rig {
 
     /// The cache as `namespace/name -> resourceVersion`.
     fn cached(&self) -> BTreeMap<String, String> {
-        self.informer
-            .indexer()
-            .list()
-            .iter()
-            .map(|p| (key(p), p.resource_version().unwrap_or_default()))
-            .collect()
+        versions(self.informer.indexer().list().iter().map(|o| &***o))
     }
 
-    /// The server's pods, the same way.
+    /// The server's objects, the same way.
     async fn served(&self) -> BTreeMap<String, String> {
-        Api::<Pod>::all(self.server.client())
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|p| {
-                (
-                    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()),
-                    p.resource_version().unwrap_or_default(),
-                )
-            })
-            .collect()
+        served_versions::<Pod>(self.server.client()).await
     }
 
     async fn stop(mut self) {

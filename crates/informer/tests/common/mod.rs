@@ -1,6 +1,9 @@
 //! Shared test fixtures: a small pod-like object.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+#[cfg(feature = "kube")]
+pub mod versions;
+
 use std::sync::Arc;
 
 use delta_fifo::Object;

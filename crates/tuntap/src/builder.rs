@@ -404,15 +404,27 @@ impl DeviceBuilder {
 /// Why attaching to a single-queue device fails with `EBUSY`.
 const ATTACHED: &str = "a non-multi-queue device has its queue attached already";
 
+/// Open `/dev/net/tun` read-write and close-on-exec, with `extra` flags; `name` is the device
+/// the caller is after, for errors.
+pub(crate) fn open_clone_device(name: &str, extra: OFlag) -> Result<OwnedFd> {
+    open(
+        CLONE_DEVICE,
+        OFlag::O_RDWR | OFlag::O_CLOEXEC | extra,
+        FileMode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ENOENT | Errno::ENODEV | Errno::ENXIO => Error::NoTunDriver {
+            path: CLONE_DEVICE,
+            source: e.into(),
+        },
+        e => Error::os(name, "open /dev/net/tun", e),
+    })
+}
+
 /// Open `/dev/net/tun` (non-blocking, close-on-exec) and `TUNSETIFF` it; returns the fd and the
 /// name the kernel chose.
 pub(crate) fn open_queue_fd(name: &str, flags: i32) -> Result<(OwnedFd, String)> {
-    let fd = open(
-        CLONE_DEVICE,
-        OFlag::O_RDWR | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-        FileMode::empty(),
-    )
-    .map_err(|e| Error::os(name, "open /dev/net/tun", e))?;
+    let fd = open_clone_device(name, OFlag::O_NONBLOCK)?;
     let chosen = sys::tun_set_iff(fd.as_fd(), name, flags).map_err(|e| match e {
         Errno::EBUSY => Error::Busy {
             name: name.to_owned(),

@@ -43,6 +43,17 @@ pub enum Error {
         /// The operation, e.g. `"TUNSETIFF"`.
         op: &'static str,
     },
+    /// `/dev/net/tun` cannot be opened because it is not there: the `tun` driver is not
+    /// loaded (`modprobe tun`), or the device node was not made (`mknod /dev/net/tun c 10 200`;
+    /// containers often lack it).
+    #[error("{path} is missing: load the tun driver (modprobe tun) or make the device node")]
+    NoTunDriver {
+        /// The path that was opened.
+        path: &'static str,
+        /// The OS error (`ENOENT`, `ENODEV` or `ENXIO`).
+        #[source]
+        source: io::Error,
+    },
     /// The device exists but was created with other flags than requested.
     #[error(
         "cannot attach to {name:?}: {flag} is {actual} on the device but {requested} was requested"
@@ -205,6 +216,7 @@ impl Error {
             Error::Netns { source, .. }
             | Error::Netlink { source, .. }
             | Error::Dial { source, .. }
+            | Error::NoTunDriver { source, .. }
             | Error::Os { source, .. } => source.raw_os_error(),
             _ => None,
         }
@@ -219,7 +231,7 @@ impl From<Error> for io::Error {
             | Error::UnknownGroup { .. }
             | Error::FlagMismatch { .. } => io::ErrorKind::InvalidInput,
             Error::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
-            Error::NotFound { .. } => io::ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NoTunDriver { .. } => io::ErrorKind::NotFound,
             Error::Shutdown { .. } => io::ErrorKind::BrokenPipe,
             Error::Busy { .. } => io::ErrorKind::ResourceBusy,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,

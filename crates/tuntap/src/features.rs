@@ -2,10 +2,9 @@
 
 use std::os::fd::AsFd;
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode as FileMode;
+use nix::fcntl::OFlag;
 
-use crate::builder::CLONE_DEVICE;
+use crate::builder::open_clone_device;
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -71,14 +70,10 @@ impl Features {
 ///
 /// # Errors
 ///
-/// [`Error::Os`] when `/dev/net/tun` cannot be opened (no tun module, no device node).
+/// [`Error::NoTunDriver`] when `/dev/net/tun` is missing (no tun module, no device node),
+/// [`Error::PermissionDenied`] when the caller may not open it.
 pub fn features() -> Result<Features> {
-    let fd = open(
-        CLONE_DEVICE,
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        FileMode::empty(),
-    )
-    .map_err(|e| Error::os("", "open /dev/net/tun", e))?;
+    let fd = open_clone_device("", OFlag::empty())?;
     sys::tun_get_features(fd.as_fd())
         .map(Features)
         .map_err(|e| Error::os("", "TUNGETFEATURES", e))

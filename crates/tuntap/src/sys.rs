@@ -172,6 +172,22 @@ pub fn drop_net_admin_in_this_thread() -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
+/// Become `uid`/`gid` (real, effective and saved) in the calling thread only.
+///
+/// Credentials are per thread in the kernel; the C library's `setresuid` applies them to every
+/// thread of the process, the raw system calls used here do not. Leaving uid 0 this way also
+/// clears the thread's capabilities. There is no way back to root for the thread. Used by
+/// tests of privilege separation (an owner attaching to its device as an ordinary user).
+#[doc(hidden)]
+pub fn become_user_in_this_thread(uid: u32, gid: u32) -> nix::Result<()> {
+    // SAFETY: setresgid takes three plain integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    Errno::result(rc)?;
+    // SAFETY: setresuid takes three plain integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    Errno::result(rc).map(drop)
+}
+
 /// Register an owned descriptor with the current tokio reactor.
 ///
 /// Panics like `AsyncFd::register` when no reactor is current: callers check

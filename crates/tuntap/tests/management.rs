@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestNetns, eventually, privileged};
+use common::{TestNetns, eventually, private_dev_net, privileged};
 use tuntap::{Device, Error, Mode, Offload};
 
 #[test]
@@ -399,6 +399,105 @@ fn opening_without_cap_net_admin_is_permission_denied() {
             .unwrap();
         });
         Device::delete("flyown").unwrap();
+    });
+}
+
+#[test]
+fn a_missing_dev_net_tun_is_a_typed_error() {
+    if !privileged("a_missing_dev_net_tun_is_a_typed_error") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                private_dev_net(None);
+                let err = Device::builder().name("fly0").open().unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::NoTunDriver {
+                            path: "/dev/net/tun",
+                            ..
+                        }
+                    ),
+                    "{err:?}"
+                );
+                assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+                assert!(err.to_string().contains("modprobe tun"), "{err}");
+                let err = tuntap::features().unwrap_err();
+                assert!(matches!(err, Error::NoTunDriver { .. }), "{err:?}");
+            })
+            .join()
+            .unwrap();
+        });
+        // Nothing was made.
+        assert!(tuntap::list().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn the_owner_attaches_as_an_ordinary_user() {
+    // Privilege separation as `ip tuntap add ... user U group G` intends it: root makes
+    // persistent devices, then a process running as U (no capabilities) attaches to the
+    // devices it owns or whose group it is in, and to no other.
+    if !privileged("the_owner_attaches_as_an_ordinary_user") {
+        return;
+    }
+    const USER: u32 = 4242;
+    const GROUP: u32 = 4343;
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let make = |name: &str, user: Option<u32>, group: Option<u32>| {
+            let mut builder = Device::builder().name(name).persist(true);
+            if let Some(uid) = user {
+                builder = builder.user(uid);
+            }
+            if let Some(gid) = group {
+                builder = builder.group(gid);
+            }
+            builder.open().map(drop).unwrap();
+        };
+        make("flyown", Some(USER), None);
+        make("flygrp", None, Some(GROUP));
+        make("flyother", Some(USER + 1), Some(GROUP + 1));
+        assert!(eventually(500, || {
+            tuntap::list().unwrap().iter().all(|d| d.queues == 0)
+        }));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // The node must be usable by others, as it is on most distributions
+                // (this machine's is 0600).
+                private_dev_net(Some(0o666));
+                tuntap::sys::become_user_in_this_thread(USER, GROUP).unwrap();
+                assert_eq!(nix::unistd::geteuid().as_raw(), USER);
+
+                let own = Device::builder().name("flyown").attach().unwrap();
+                assert_eq!(own.name(), "flyown");
+                let by_group = Device::builder().name("flygrp").attach().unwrap();
+                assert_eq!(by_group.name(), "flygrp");
+                let err = Device::builder().name("flyother").attach().unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::PermissionDenied {
+                            op: "TUNSETIFF",
+                            ..
+                        }
+                    ),
+                    "{err:?}"
+                );
+                // Nor may an ordinary user make a new device.
+                let err = Device::builder().name("flynew").open().unwrap_err();
+                assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+            })
+            .join()
+            .unwrap();
+        });
+        for name in ["flyown", "flygrp", "flyother"] {
+            Device::delete(name).unwrap();
+        }
+        assert!(eventually(500, || tuntap::list().unwrap().is_empty()));
     });
 }
 

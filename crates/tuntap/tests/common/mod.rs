@@ -188,3 +188,47 @@ pub fn watchdog(secs: u64, stop: impl Fn() + Send + 'static) -> std::sync::mpsc:
     });
     tx
 }
+
+/// Gives the calling thread a mount namespace of its own in which `/dev/net` is an empty
+/// tmpfs, holding a `tun` device node with permissions `node_mode` if one is given (`None`:
+/// no node, as in a container without it). The rest of the process keeps the real `/dev/net`;
+/// the namespace ends with the thread. Call it in a thread made for it.
+pub fn private_dev_net(node_mode: Option<u32>) {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+
+    unshare(CloneFlags::CLONE_NEWNS).expect("a mount namespace for this thread");
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .expect("make the mounts private");
+    mount(
+        Some("tmpfs"),
+        "/dev/net",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("an empty /dev/net");
+    if let Some(mode) = node_mode {
+        // The tun driver's misc device is char 10:200.
+        mknod(
+            "/dev/net/tun",
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(mode),
+            makedev(10, 200),
+        )
+        .expect("make the device node");
+        // mknod applies the umask; set the mode exactly.
+        std::fs::set_permissions(
+            "/dev/net/tun",
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .expect("chmod the device node");
+    }
+}

@@ -4,6 +4,8 @@
 //! The typical use next to a TUN device: a VPN's own encrypted traffic must not be routed into
 //! its tunnel, so its sockets are pinned to the physical interface (`SO_BINDTODEVICE`) or
 //! marked for a policy-routing rule (`SO_MARK`) before they connect.
+//!
+//! [`ListenConfig`](crate::ListenConfig) is the same for listening sockets.
 
 use std::fmt;
 use std::io;
@@ -15,13 +17,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage, sockopt};
+use nix::sys::socket::{self, SockType, SockaddrStorage, sockopt};
 
 use crate::error::{Error, Result};
-
-/// A control hook: called with the network (`"tcp4"`, `"tcp6"`, `"udp4"`, `"udp6"`), the
-/// remote address and the socket, after the socket is created and before it binds or connects.
-pub type Control = dyn Fn(&str, SocketAddr, BorrowedFd<'_>) -> io::Result<()> + Send + Sync;
+use crate::netns::Netns;
+use crate::socket_setup::{Role, SocketSetup, bind_to_device, mark_control};
 
 /// Options for connecting TCP and UDP sockets, with [`control`](Self::control) hooks.
 ///
@@ -37,7 +37,7 @@ pub type Control = dyn Fn(&str, SocketAddr, BorrowedFd<'_>) -> io::Result<()> + 
 #[derive(Clone, Default)]
 #[must_use = "a Dialer does nothing until a connect method is called"]
 pub struct Dialer {
-    controls: Vec<Arc<Control>>,
+    setup: SocketSetup,
     local_addr: Option<SocketAddr>,
     timeout: Option<Duration>,
 }
@@ -45,7 +45,8 @@ pub struct Dialer {
 impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialer")
-            .field("controls", &self.controls.len())
+            .field("controls", &self.setup.controls.len())
+            .field("netns", &self.setup.netns.as_ref().map(Netns::name))
             .field("local_addr", &self.local_addr)
             .field("timeout", &self.timeout)
             .finish()
@@ -64,7 +65,25 @@ impl Dialer {
         mut self,
         hook: impl Fn(&str, SocketAddr, BorrowedFd<'_>) -> io::Result<()> + Send + Sync + 'static,
     ) -> Self {
-        self.controls.push(Arc::new(hook));
+        self.setup.controls.push(Arc::new(hook));
+        self
+    }
+
+    /// Make the sockets in `netns`: they connect from inside that network namespace (its
+    /// interfaces, addresses and routes), whatever namespace the calling thread is in. A
+    /// socket keeps its namespace for its whole life.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tuntap::{Dialer, Netns};
+    ///
+    /// let vpn = Netns::open("vpn")?;
+    /// let stream = Dialer::new().netns(vpn).connect_tcp("10.8.0.1:443".parse().unwrap())?;
+    /// # Ok::<(), tuntap::Error>(())
+    /// ```
+    pub fn netns(mut self, netns: Netns) -> Self {
+        self.setup.netns = Some(netns);
         self
     }
 
@@ -96,7 +115,8 @@ impl Dialer {
     /// # Errors
     ///
     /// [`Error::Dial`] naming the step (`socket`, `control`, `bind`, `connect`) and address;
-    /// `connect` with `ETIMEDOUT` after [`timeout`](Self::timeout).
+    /// `connect` with `ETIMEDOUT` after [`timeout`](Self::timeout). [`Error::Netns`] when the
+    /// [namespace](Self::netns) cannot be entered.
     pub fn connect_tcp(&self, addr: SocketAddr) -> Result<TcpStream> {
         let fd = self.prepare(SockType::Stream, addr, self.timeout.is_some())?;
         match socket::connect(as_raw(&fd), &SockaddrStorage::from(addr)) {
@@ -120,6 +140,26 @@ impl Dialer {
         socket::connect(as_raw(&fd), &SockaddrStorage::from(addr))
             .map_err(|e| dial("udp", addr, "connect", e.into()))?;
         Ok(UdpSocket::from(fd))
+    }
+
+    /// Create a UDP socket connected to `addr` on tokio; the async twin of
+    /// [`connect_udp`](Self::connect_udp) (a UDP connect does not wait, so neither does this).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_udp`](Self::connect_udp), and [`Error::NoRuntime`].
+    #[cfg(feature = "async")]
+    pub async fn connect_udp_async(&self, addr: SocketAddr) -> Result<tokio::net::UdpSocket> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime {
+                op: "Dialer::connect_udp_async",
+            });
+        }
+        let fd = self.prepare(SockType::Datagram, addr, true)?;
+        socket::connect(as_raw(&fd), &SockaddrStorage::from(addr))
+            .map_err(|e| dial("udp", addr, "connect", e.into()))?;
+        tokio::net::UdpSocket::from_std(UdpSocket::from(fd))
+            .map_err(|e| dial("udp", addr, "register", e))
     }
 
     /// Connect a TCP stream on tokio; the async twin of [`connect_tcp`](Self::connect_tcp).
@@ -148,21 +188,9 @@ impl Dialer {
 
     /// Create the socket, run the controls, bind.
     fn prepare(&self, kind: SockType, addr: SocketAddr, nonblocking: bool) -> Result<OwnedFd> {
-        let (family, network) = match (addr, kind) {
-            (SocketAddr::V4(_), SockType::Stream) => (AddressFamily::Inet, "tcp4"),
-            (SocketAddr::V6(_), SockType::Stream) => (AddressFamily::Inet6, "tcp6"),
-            (SocketAddr::V4(_), _) => (AddressFamily::Inet, "udp4"),
-            (SocketAddr::V6(_), _) => (AddressFamily::Inet6, "udp6"),
-        };
-        let mut flags = SockFlag::SOCK_CLOEXEC;
-        if nonblocking {
-            flags |= SockFlag::SOCK_NONBLOCK;
-        }
-        let fd = socket::socket(family, kind, flags, None)
-            .map_err(|e| dial(network, addr, "socket", e.into()))?;
-        for control in &self.controls {
-            control(network, addr, fd.as_fd()).map_err(|e| dial(network, addr, "control", e))?;
-        }
+        let (fd, network) = self
+            .setup
+            .open(Role::Dial, kind, addr, nonblocking, |_| Ok(()))?;
         if let Some(local) = self.local_addr {
             socket::bind(as_raw(&fd), &SockaddrStorage::from(local))
                 .map_err(|e| dial(network, addr, "bind", e.into()))?;
@@ -198,35 +226,11 @@ impl Dialer {
     }
 }
 
-/// A control that pins the socket to `interface` (`SO_BINDTODEVICE`; needs `CAP_NET_RAW`).
-pub fn bind_to_device(
-    interface: impl Into<String>,
-) -> impl Fn(&str, SocketAddr, BorrowedFd<'_>) -> io::Result<()> + Send + Sync + 'static {
-    let interface: std::ffi::OsString = interface.into().into();
-    move |_network, _addr, fd| {
-        socket::setsockopt(&fd, sockopt::BindToDevice, &interface).map_err(io::Error::from)
-    }
-}
-
-/// A control that sets the socket's firewall mark (`SO_MARK`; needs `CAP_NET_ADMIN`).
-pub fn mark_control(
-    mark: u32,
-) -> impl Fn(&str, SocketAddr, BorrowedFd<'_>) -> io::Result<()> + Send + Sync + 'static {
-    move |_network, _addr, fd| {
-        socket::setsockopt(&fd, sockopt::Mark, &mark).map_err(io::Error::from)
-    }
-}
-
 fn dial(network: &str, addr: SocketAddr, op: &'static str, source: io::Error) -> Error {
-    Error::Dial {
-        network: network.to_owned(),
-        address: addr,
-        op,
-        source,
-    }
+    Role::Dial.error(network, addr, op, source)
 }
 
-fn as_raw(fd: &OwnedFd) -> std::os::fd::RawFd {
+pub(crate) fn as_raw(fd: &OwnedFd) -> std::os::fd::RawFd {
     std::os::fd::AsRawFd::as_raw_fd(fd)
 }
 

@@ -155,6 +155,20 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A [`ListenConfig`](crate::ListenConfig) step failed: creating the socket, a control
+    /// hook, bind or listen.
+    #[error("listen {network} {address}: {op}")]
+    Listen {
+        /// `"tcp4"`, `"tcp6"`, `"udp4"` or `"udp6"`.
+        network: String,
+        /// The local address.
+        address: std::net::SocketAddr,
+        /// The step: `"socket"`, `"setsockopt"`, `"control"`, `"bind"`, `"listen"`.
+        op: &'static str,
+        /// The OS error or the hook's error.
+        #[source]
+        source: io::Error,
+    },
     /// Any other system call failed.
     #[error("{op} on {name:?}")]
     Os {
@@ -216,6 +230,7 @@ impl Error {
             Error::Netns { source, .. }
             | Error::Netlink { source, .. }
             | Error::Dial { source, .. }
+            | Error::Listen { source, .. }
             | Error::NoTunDriver { source, .. }
             | Error::Os { source, .. } => source.raw_os_error(),
             _ => None,
@@ -238,7 +253,8 @@ impl From<Error> for io::Error {
             Error::Os { source, .. }
             | Error::Netlink { source, .. }
             | Error::Netns { source, .. }
-            | Error::Dial { source, .. } => source.kind(),
+            | Error::Dial { source, .. }
+            | Error::Listen { source, .. } => source.kind(),
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

@@ -29,7 +29,8 @@
 //!   vectored and batched variants, prompt [`Device::shutdown`].
 //! - Offloads: [`VnetHdr`], [`Offload`] (`TUNSETOFFLOAD`), [`gso`] to split super-packets
 //!   read from the kernel, and [`gro`] with [`Queue::send_batch_coalesced`] to write them.
-//! - [`Dialer`] with Go-style control hooks, [`bind_to_device`] and [`mark_control`].
+//! - [`Dialer`] and [`ListenConfig`] with Go-style control hooks, [`bind_to_device`] and
+//!   [`mark_control`], in any network namespace.
 //!
 //! # The offload write path
 //!
@@ -85,12 +86,14 @@ pub mod gro;
 pub mod gso;
 mod link;
 mod list;
+mod listen_config;
 mod netlink;
 mod netns;
 mod queue;
 #[cfg(feature = "async")]
 mod queue_async;
 #[doc(hidden)]
+mod socket_setup;
 pub mod sys;
 /// The packet builder of the integration tests, shared with the unit tests.
 #[cfg(test)]
@@ -101,11 +104,13 @@ pub mod vnet;
 pub use builder::{DeviceBuilder, Mode, Principal};
 pub use checksum::internet_checksum;
 pub use device::Device;
-pub use dialer::{Control, Dialer, bind_to_device, mark_control};
+pub use dialer::Dialer;
 pub use error::{Error, Result};
 pub use features::{Features, features};
 pub use link::{Link, LinkEvent, LinkEventKind, LinkEvents, Route};
 pub use list::{DeviceInfo, Process, list, list_in, lookup};
+pub use listen_config::ListenConfig;
 pub use netns::Netns;
 pub use queue::Queue;
+pub use socket_setup::{Control, bind_to_device, mark_control};
 pub use vnet::{GsoType, Offload, VnetHdr};

@@ -121,6 +121,12 @@ impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<
 ///   client cannot decode becomes one with reason [`UNDECODABLE_EVENT`] (then the reflector
 ///   relists after a backoff); a transport failure mid-stream ends the stream (the reflector
 ///   re-watches from its last version).
+/// * another kind: a `DynamicObject` that declares another `apiVersion`/`kind` than the
+///   resource's (a misbehaving server, or an `ApiResource` naming the wrong kind) never enters
+///   the cache. In a watch event it is skipped and logged, as client-go's reflector does with
+///   its expected GVK; in a list, it fails the list with reason [`UNEXPECTED_KIND`] naming
+///   both kinds, and the reflector retries with backoff. Typed objects are checked by their
+///   own decoding (`k8s-openapi` refuses another kind), which makes them garbage (below).
 /// * garbage: an object that does not decode as `K` fails the list with
 ///   [`ApiError::Transport`] naming the call (`"list pods: ..."`), and the reflector retries
 ///   with backoff until the server's answer is sound again.
@@ -134,6 +140,8 @@ impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<
 pub struct KubeListerWatcher<K> {
     api: kube::Api<K>,
     resource: String,
+    /// The `apiVersion` and `kind` the objects must declare, when they declare one.
+    expected: ExpectedType,
     label_selector: Option<String>,
     field_selector: Option<String>,
     strip_on_list: bool,
@@ -180,6 +188,10 @@ impl<K: kube::Resource> KubeListerWatcher<K> {
         Self {
             api,
             resource,
+            expected: ExpectedType {
+                api_version: K::api_version(dyntype).into_owned(),
+                kind: K::kind(dyntype).into_owned(),
+            },
             label_selector: None,
             field_selector: None,
             strip_on_list: false,
@@ -255,6 +267,7 @@ where
                 crate::kube_list::list_stripped::<K>(client, self.api.resource_url(), &params)
                     .await
                     .map_err(|e| self.error("list", e))?;
+            self.expected.check_list(&self.resource, &list.items)?;
             return Ok(ListPage {
                 items: list.items.into_iter().map(KubeObject).collect(),
                 resource_version: list.metadata.resource_version.unwrap_or_default(),
@@ -266,6 +279,7 @@ where
             .list(&params)
             .await
             .map_err(|e| self.error("list", e))?;
+        self.expected.check_list(&self.resource, &list.items)?;
         Ok(ListPage {
             items: list.items.into_iter().map(KubeObject).collect(),
             resource_version: list.metadata.resource_version.unwrap_or_default(),
@@ -285,7 +299,7 @@ where
             .watch(&self.watch_params(options), &options.resource_version)
             .await
             .map_err(|e| self.error("watch", e))?;
-        Ok(events(stream, self.resource.clone()))
+        Ok(events(stream, self.resource.clone(), self.expected.clone()))
     }
 }
 
@@ -360,7 +374,7 @@ where
             .watch_metadata(&lw.watch_params(options), &options.resource_version)
             .await
             .map_err(|e| lw.error("watch", e))?;
-        Ok(events(stream, lw.resource.clone()))
+        Ok(events(stream, lw.resource.clone(), lw.expected.clone()))
     }
 }
 
@@ -378,49 +392,107 @@ impl<K> fmt::Debug for KubeMetadataListerWatcher<K> {
 /// decode error itself, until the object is fixed.
 pub const UNDECODABLE_EVENT: &str = "UndecodableEvent";
 
+/// The reason of the list error when the server answers a `DynamicObject` of another
+/// `apiVersion`/`kind` than the resource's (code 0; the reflector relists after a backoff).
+pub const UNEXPECTED_KIND: &str = "UnexpectedKind";
+
+/// The `apiVersion` and `kind` of the resource a [`KubeListerWatcher`] was made for.
+#[derive(Clone, Debug)]
+struct ExpectedType {
+    api_version: String,
+    kind: String,
+}
+
+impl ExpectedType {
+    /// What `object` declares, when it differs from what is expected: only `DynamicObject`s
+    /// can (typed objects are checked by their decoding, metadata-only ones are
+    /// `PartialObjectMetadata` by design).
+    fn mismatch<T: 'static>(&self, object: &T) -> Option<(String, String)> {
+        let object: &dyn std::any::Any = object;
+        let types = object
+            .downcast_ref::<kube::core::DynamicObject>()?
+            .types
+            .as_ref()?;
+        (types.api_version != self.api_version || types.kind != self.kind)
+            .then(|| (types.api_version.clone(), types.kind.clone()))
+    }
+
+    fn describe(&self, verb: &str, resource: &str, found: &(String, String)) -> String {
+        format!(
+            "{verb} {resource}: the server sent an object of {}/{} where {}/{} was expected",
+            found.0, found.1, self.api_version, self.kind
+        )
+    }
+
+    /// Refuses a list holding an object of another kind.
+    fn check_list<T: 'static>(&self, resource: &str, items: &[T]) -> Result<(), ApiError> {
+        match items.iter().find_map(|item| self.mismatch(item)) {
+            None => Ok(()),
+            Some(found) => Err(ApiError::Status(Status::new(
+                0,
+                UNEXPECTED_KIND,
+                self.describe("list", resource, &found),
+            ))),
+        }
+    }
+}
+
 /// kube's watch events as the reflector's, ending the stream at a transport failure (the
 /// reflector re-watches from its last version).
-fn events<T, S>(stream: S, resource: String) -> WatchStream<KubeObject<T>>
+fn events<T, S>(stream: S, resource: String, expected: ExpectedType) -> WatchStream<KubeObject<T>>
 where
     T: kube::Resource + Send + 'static,
     S: futures::Stream<Item = kube::Result<KubeWatchEvent<T>>> + Send + 'static,
 {
+    // Each item becomes `Some(Some(event))`, `Some(None)` for an object of another kind
+    // (skipped), or `None`, which ends the stream.
+    let resource_name = resource.clone();
+    let object = move |obj: T, event: fn(KubeObject<T>) -> WatchEvent<KubeObject<T>>| match expected
+        .mismatch(&obj)
+    {
+        None => Some(Some(event(KubeObject(obj)))),
+        Some(found) => {
+            let message = expected.describe("watch", &resource_name, &found);
+            tracing::error!(resource = %resource_name, "{message}; event skipped");
+            Some(None)
+        }
+    };
     stream
         .map(move |item| match item {
-            Ok(KubeWatchEvent::Added(obj)) => Some(WatchEvent::Added(KubeObject(obj))),
-            Ok(KubeWatchEvent::Modified(obj)) => Some(WatchEvent::Modified(KubeObject(obj))),
-            Ok(KubeWatchEvent::Deleted(obj)) => Some(WatchEvent::Deleted(KubeObject(obj))),
-            Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(WatchEvent::Bookmark {
+            Ok(KubeWatchEvent::Added(obj)) => object(obj, WatchEvent::Added),
+            Ok(KubeWatchEvent::Modified(obj)) => object(obj, WatchEvent::Modified),
+            Ok(KubeWatchEvent::Deleted(obj)) => object(obj, WatchEvent::Deleted),
+            Ok(KubeWatchEvent::Bookmark(bookmark)) => Some(Some(WatchEvent::Bookmark {
                 initial_events_end: bookmark
                     .metadata
                     .annotations
                     .get(INITIAL_EVENTS_END_ANNOTATION)
                     .is_some_and(|v| v == "true"),
                 resource_version: bookmark.metadata.resource_version,
-            }),
-            Ok(KubeWatchEvent::Error(status)) => {
-                Some(WatchEvent::Error(status_of("watch", &resource, &status)))
-            }
+            })),
+            Ok(KubeWatchEvent::Error(status)) => Some(Some(WatchEvent::Error(status_of(
+                "watch", &resource, &status,
+            )))),
             // kube reads a line that is not a decodable event as a `Status` when it can, and
             // every field of one is optional: a code of 0 is such a line, not the server's
             // answer (which comes as an `ERROR` event). Say so, instead of an empty status.
             Err(kube::Error::Api(status)) if status.code == 0 => {
-                Some(WatchEvent::Error(Status::new(
+                Some(Some(WatchEvent::Error(Status::new(
                     0,
                     UNDECODABLE_EVENT,
                     format!("watch {resource}: an event the client could not decode"),
-                )))
+                ))))
             }
-            Err(kube::Error::Api(status)) => {
-                Some(WatchEvent::Error(status_of("watch", &resource, &status)))
-            }
+            Err(kube::Error::Api(status)) => Some(Some(WatchEvent::Error(status_of(
+                "watch", &resource, &status,
+            )))),
             Err(error) => {
                 tracing::debug!(%resource, %error, "watch stream failed; ending it");
                 None
             }
         })
         .take_while(|event| futures::future::ready(event.is_some()))
-        .filter_map(futures::future::ready)
+        .filter_map(|event| futures::future::ready(event.flatten()))
         .boxed()
 }
 
@@ -468,4 +540,76 @@ fn map_error(verb: &str, resource: &str, error: kube::Error) -> ApiError {
         }
     }
     ApiError::Transport(format!("{verb} {resource}: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::core::{ApiResource, DynamicObject, WatchEvent as KubeWatchEvent};
+
+    use super::{ExpectedType, KubeObject, events};
+    use crate::lister_watcher::WatchEvent;
+
+    fn object<K: kube::Resource<DynamicType = ()>>(name: &str) -> DynamicObject {
+        DynamicObject::new(name, &ApiResource::erase::<K>(&()))
+    }
+
+    #[tokio::test]
+    async fn watch_events_of_another_kind_are_skipped_and_the_watch_goes_on() {
+        // issue 7 (objects of the wrong kind in a watch); client-go's reflector skips an
+        // event whose object is not of the expected GVK
+        let expected = ExpectedType {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+        };
+        let untyped = {
+            let mut o = object::<ConfigMap>("untyped");
+            o.types = None;
+            o
+        };
+        let stream = futures::stream::iter([
+            Ok(KubeWatchEvent::Added(object::<ConfigMap>("a"))),
+            Ok(KubeWatchEvent::Added(object::<Secret>("s"))),
+            Ok(KubeWatchEvent::Deleted(object::<Secret>("s"))),
+            Ok(KubeWatchEvent::Modified(object::<ConfigMap>("a"))),
+            Ok(KubeWatchEvent::Added(untyped)),
+        ]);
+        let seen: Vec<String> = events(stream, "configmaps".into(), expected)
+            .map(|event| match event {
+                WatchEvent::Added(KubeObject(o)) => format!("added {}", o.metadata.name.unwrap()),
+                WatchEvent::Modified(KubeObject(o)) => {
+                    format!("modified {}", o.metadata.name.unwrap())
+                }
+                other => format!("{other:?}"),
+            })
+            .collect()
+            .await;
+        // An object that declares no type is taken (list items often do not).
+        assert_eq!(seen, ["added a", "modified a", "added untyped"]);
+    }
+
+    #[test]
+    fn a_list_with_an_object_of_another_kind_is_refused_naming_both() {
+        let expected = ExpectedType {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+        };
+        let fine = [object::<ConfigMap>("a")];
+        assert!(expected.check_list("configmaps", &fine).is_ok());
+        let mixed = [object::<ConfigMap>("a"), object::<Secret>("s")];
+        let error = expected.check_list("configmaps", &mixed).unwrap_err();
+        let status = error.status().expect("a status");
+        assert_eq!(status.reason, super::UNEXPECTED_KIND);
+        assert_eq!(
+            status.message,
+            "list configmaps: the server sent an object of v1/Secret where v1/ConfigMap was expected"
+        );
+        // Typed objects are not looked at: their decoding checked the kind already.
+        assert!(
+            expected
+                .check_list("configmaps", &[Secret::default()])
+                .is_ok()
+        );
+    }
 }

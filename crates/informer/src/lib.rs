@@ -204,7 +204,9 @@ pub use index::{IndexFn, NAMESPACE_INDEX};
 pub use indexer::{Indexer, IndexerBuilder};
 pub use informer::{InformerError, SharedIndexInformer, SharedIndexInformerBuilder};
 #[cfg(feature = "kube")]
-pub use kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject, UNDECODABLE_EVENT};
+pub use kube::{
+    KubeListerWatcher, KubeMetadataListerWatcher, KubeObject, UNDECODABLE_EVENT, UNEXPECTED_KIND,
+};
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{

@@ -14,7 +14,7 @@ use delta_fifo::DeletedObject;
 use fake_apiserver::{FakeApiServer, ServerHandle};
 use informer::{
     KubeListerWatcher, KubeObject, ListerWatcher, Next, Resource, SharedIndexInformer, Termination,
-    handler_fn,
+    UNEXPECTED_KIND, handler_fn,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -257,4 +257,37 @@ async fn a_dynamic_object_informer_sees_configmaps_untyped() {
     assert_eq!(after, ["tombstone default/extra", "update settings"]);
     run.stop().await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_informer_refuses_objects_of_another_kind() {
+    // issue 7 (objects of the wrong kind: defined behaviour, the cache never silently
+    // diverges): an ApiResource naming the wrong kind for `configmaps`
+    let server = FakeApiServer::builder().start().await.unwrap();
+    configmap(&server, "a", "1");
+    let mut wrong = ApiResource::erase::<ConfigMap>(&());
+    wrong.kind = "Gadget".into();
+    let api = Api::<DynamicObject>::all_with(server.client(), &wrong);
+    let name = |o: &KubeObject<DynamicObject>| o.metadata.name.clone().unwrap();
+    let run = start(KubeListerWatcher::new_with(api, &wrong), name);
+    let mut refused = None;
+    for _ in 0..1_000 {
+        refused = run.ends.lock().unwrap().iter().find_map(|t| {
+            let status = t.error.as_ref()?.api_error()?.status()?;
+            (status.reason == UNEXPECTED_KIND).then(|| status.message.clone())
+        });
+        if refused.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        refused.as_deref(),
+        Some(
+            "list configmaps: the server sent an object of v1/ConfigMap where v1/Gadget was expected"
+        )
+    );
+    assert!(!run.informer.has_synced());
+    assert!(run.informer.indexer().list().is_empty());
+    run.stop().await;
 }

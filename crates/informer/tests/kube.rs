@@ -270,10 +270,13 @@ async fn syncs_then_sees_changes_in_order_and_rewatches_without_relisting() {
         "managedFields are stripped"
     );
     assert_eq!(r.cached(), r.served().await);
-    assert_eq!(
-        r.informer.last_sync_resource_version(),
-        r.server.resource_version().to_string()
-    );
+    // The reflector records an event's version after handing the event to the FIFO, so a
+    // handler may see the event first (as in client-go): wait for the version, bounded.
+    let latest = r.server.resource_version().to_string();
+    r.until("the last version", |r| {
+        r.informer.last_sync_resource_version() == latest
+    })
+    .await;
 
     // The server drops every watch (a restart): the informer re-watches from its version.
     r.drop_watches_until_rewatch().await;

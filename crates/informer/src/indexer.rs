@@ -27,7 +27,7 @@ use parking_lot::RwLock;
 
 use crate::error::IndexerError;
 use crate::index::{IndexFn, NAMESPACE_INDEX};
-use crate::object::{Resource, same_version};
+use crate::object::{Resource, same_object_version, same_version};
 
 /// One index: value → keys filed under it (never empty).
 type Index = HashMap<String, HashSet<Arc<str>>>;
@@ -370,6 +370,18 @@ impl<K> Indexer<K> {
     #[doc(alias = "GetByKey")]
     pub fn get_by_key(&self, key: &str) -> Option<Arc<K>> {
         self.state.read().items.get(key).cloned()
+    }
+
+    /// The cached object under `obj`'s key if it is `obj` unchanged: same uid and same
+    /// non-empty resourceVersion. `None` if the key function fails, nothing is cached under
+    /// the key, or the cached object differs.
+    pub(crate) fn find_unchanged(&self, obj: &K) -> Option<Arc<K>>
+    where
+        K: Resource,
+    {
+        let key = self.key_fn.key(obj).ok()?;
+        let cached = self.state.read().items.get(key.as_str()).cloned()?;
+        same_object_version(&*cached, obj).then_some(cached)
     }
 
     /// Whether an object is cached under `key`.

@@ -598,6 +598,9 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
             });
         };
         lister_watcher.strip_managed_fields_early(self.strip_managed_fields);
+        // GOALS I5: a relist answers unchanged objects with the cached `Arc`s.
+        let cache = Arc::clone(&self.indexer);
+        lister_watcher.share_cached(Arc::new(move |obj: &K| cache.find_unchanged(obj)));
         setup.started = true;
         let fifo = Arc::new(informer_fifo(
             Arc::clone(&self.indexer),

@@ -208,8 +208,8 @@ pub use kube::{KubeListerWatcher, KubeMetadataListerWatcher, KubeObject, UNDECOD
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
-    INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status, WatchEvent,
-    WatchOptions, WatchStream,
+    CachedLookup, INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status,
+    WatchEvent, WatchOptions, WatchStream,
 };
 pub use memory::{DEFAULT_HISTORY, MemoryListerWatcher, MemoryObject, Request};
 pub use object::Resource;

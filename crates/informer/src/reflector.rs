@@ -1002,7 +1002,11 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
     }
 
     /// One paginated list at `rv` (RF-7, RF-8); returns the items and the list's version.
-    async fn list_at(&self, state: &mut RunState, rv: &str) -> Result<(Vec<K>, String), ApiError> {
+    async fn list_at(
+        &self,
+        state: &mut RunState,
+        rv: &str,
+    ) -> Result<(Vec<Arc<K>>, String), ApiError> {
         let span = tracing::debug_span!("list", reflector = %self.name, resource_version = %rv);
         self.list_pages(state, rv).instrument(span).await
     }
@@ -1012,7 +1016,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         &self,
         state: &mut RunState,
         rv: &str,
-    ) -> Result<(Vec<K>, String), ApiError> {
+    ) -> Result<(Vec<Arc<K>>, String), ApiError> {
         let limit = match self.page_size {
             Some(limit) => limit,
             None if state.paginated => DEFAULT_PAGE_SIZE,

@@ -18,18 +18,20 @@
 //! * User code (key and index functions) runs under the write lock during writes: it must not
 //!   call back into the indexer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use delta_fifo::{BoxError, KeyFn, KnownObjects, Object};
+use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
 
 use crate::error::IndexerError;
 use crate::index::{IndexFn, NAMESPACE_INDEX};
 use crate::object::{Resource, same_object_version, same_version};
 
-/// One index: value → keys filed under it (never empty).
+/// One index: value → keys filed under it (never empty). Maps here hash with foldhash
+/// (hashbrown's default: fast, seeded per process), not SipHash.
 type Index = HashMap<String, HashSet<Arc<str>>>;
 
 /// Decides whether a listed object is the same version as the cached one, so `replace` can

@@ -262,7 +262,7 @@ where
         let client = self.api.clone().into_client();
         let read = crate::kube_list::ReadOptions {
             strip: self.strip_on_list,
-            share: self.share.as_ref(),
+            share: self.share.clone(),
         };
         let list =
             crate::kube_list::list_streamed::<K>(client, self.api.resource_url(), &params, read)

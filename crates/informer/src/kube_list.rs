@@ -23,11 +23,20 @@ use crate::kube::KubeObject;
 use crate::lister_watcher::CachedLookup;
 
 /// How items are read.
-pub(crate) struct ReadOptions<'a, K> {
+pub(crate) struct ReadOptions<K> {
     /// Leave `metadata.managedFields` out of every item.
     pub(crate) strip: bool,
     /// Answers an unchanged item with the cached `Arc`.
-    pub(crate) share: Option<&'a CachedLookup<KubeObject<K>>>,
+    pub(crate) share: Option<CachedLookup<KubeObject<K>>>,
+}
+
+impl<K> Clone for ReadOptions<K> {
+    fn clone(&self) -> Self {
+        Self {
+            strip: self.strip,
+            share: self.share.clone(),
+        }
+    }
 }
 
 /// The parts of a list answer the reflector needs.
@@ -36,23 +45,29 @@ pub(crate) struct ReadList<K> {
     pub(crate) metadata: ListMeta,
 }
 
+/// Items are decoded in batches of about this many bytes of JSON.
+const BATCH_BYTES: usize = 256 * 1024;
+/// At most this many batches are decoded at once, on tokio's blocking threads, while the
+/// answer goes on arriving; the reader waits for the oldest beyond that.
+const BATCHES_IN_FLIGHT: usize = 2;
+
 /// Lists `url` (an `Api`'s resource URL) with `params` through `client`, reading the answer
 /// as it arrives (see the module).
 pub(crate) async fn list_streamed<K>(
     client: kube::Client,
     url: &str,
     params: &ListParams,
-    options: ReadOptions<'_, K>,
+    options: ReadOptions<K>,
 ) -> Result<ReadList<K>, kube::Error>
 where
-    K: kube::Resource + Clone + DeserializeOwned,
+    K: kube::Resource + Clone + DeserializeOwned + Send + Sync + 'static,
 {
     let request = kube::core::Request::new(url)
         .list(params)
         .map_err(kube::Error::BuildRequest)?;
     let body = client.request_stream(request).await?;
     let mut body = std::pin::pin!(body);
-    let mut reader = ListReader::new(options);
+    let mut reader = ListReader::new(options, tokio::runtime::Handle::try_current().ok());
     loop {
         let n = {
             let chunk = body.fill_buf().await.map_err(kube::Error::ReadEvents)?;
@@ -63,59 +78,139 @@ where
             break;
         }
         AsyncBufRead::consume(body.as_mut(), n);
+        reader
+            .collect(BATCHES_IN_FLIGHT)
+            .await
+            .map_err(kube::Error::SerdeError)?;
     }
-    reader.finish().map_err(kube::Error::SerdeError)
+    reader.finish().await.map_err(kube::Error::SerdeError)
 }
 
-/// Decodes the items [`Splitter`] hands over and keeps the answer.
-struct ListReader<'a, K> {
+/// Items waiting to be decoded: their JSON back to back (managedFields already replaced by
+/// `null`), and where each ends.
+#[derive(Default)]
+struct Batch {
+    json: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn decode<K>(self, options: &ReadOptions<K>) -> Result<Decoded<K>, serde_json::Error>
+    where
+        K: kube::Resource + Clone + DeserializeOwned,
+    {
+        let mut items = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for end in self.ends {
+            let obj = serde_json::from_slice::<K>(&self.json[start..end])?;
+            items.push(keep(options, obj));
+            start = end;
+        }
+        Ok(items)
+    }
+}
+
+type Decoded<K> = Vec<Arc<KubeObject<K>>>;
+
+/// A batch being decoded, or decoded already.
+enum InFlight<K> {
+    Blocking(tokio::task::JoinHandle<Result<Decoded<K>, serde_json::Error>>),
+    Done(Result<Decoded<K>, serde_json::Error>),
+}
+
+/// Cuts the answer into items with [`Splitter`], decodes them in batches (on tokio's blocking
+/// threads when there is a runtime, so decoding overlaps with reading, two batches at a
+/// time), and keeps them in list order.
+struct ListReader<K> {
     splitter: Splitter,
-    options: ReadOptions<'a, K>,
+    options: ReadOptions<K>,
+    runtime: Option<tokio::runtime::Handle>,
+    batch: Batch,
+    in_flight: std::collections::VecDeque<InFlight<K>>,
     items: Vec<Arc<KubeObject<K>>>,
-    /// An item with its managedFields replaced by `null`.
-    scratch: Vec<u8>,
 }
 
-impl<'a, K> ListReader<'a, K>
+impl<K> ListReader<K>
 where
-    K: kube::Resource + Clone + DeserializeOwned,
+    K: kube::Resource + Clone + DeserializeOwned + Send + Sync + 'static,
 {
-    fn new(options: ReadOptions<'a, K>) -> Self {
+    fn new(options: ReadOptions<K>, runtime: Option<tokio::runtime::Handle>) -> Self {
         Self {
             splitter: Splitter::new(options.strip),
             options,
+            runtime,
+            batch: Batch::default(),
+            in_flight: std::collections::VecDeque::new(),
             items: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
     /// Reads the next bytes of the answer.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
         let Self {
-            splitter,
-            options,
-            items,
-            scratch,
+            splitter, batch, ..
         } = self;
+        let mut full = false;
         splitter.feed(bytes, &mut |item, cut| {
-            let json = match cut {
-                None => item,
+            match cut {
+                None => batch.json.extend_from_slice(item),
                 Some((start, end)) => {
-                    scratch.clear();
-                    scratch.extend_from_slice(&item[..start]);
-                    scratch.extend_from_slice(b"null");
-                    scratch.extend_from_slice(&item[end..]);
-                    &scratch[..]
+                    batch.json.extend_from_slice(&item[..start]);
+                    batch.json.extend_from_slice(b"null");
+                    batch.json.extend_from_slice(&item[end..]);
                 }
-            };
-            let obj = serde_json::from_slice::<K>(json)?;
-            items.push(keep(options, obj));
+            }
+            batch.ends.push(batch.json.len());
+            full |= batch.json.len() >= BATCH_BYTES;
             Ok(())
-        })
+        })?;
+        if full {
+            self.dispatch();
+        }
+        Ok(())
     }
 
-    /// Reads what is not an item (kind, apiVersion, metadata) once the answer is complete.
-    fn finish(self) -> Result<ReadList<K>, serde_json::Error> {
+    /// Starts decoding the current batch.
+    fn dispatch(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.ends.is_empty() {
+            return;
+        }
+        let options = self.options.clone();
+        self.in_flight.push_back(match &self.runtime {
+            Some(runtime) => {
+                InFlight::Blocking(runtime.spawn_blocking(move || batch.decode(&options)))
+            }
+            None => InFlight::Done(batch.decode(&options)),
+        });
+    }
+
+    /// Takes in decoded batches, oldest first, until at most `keep` are left in flight.
+    async fn collect(&mut self, keep: usize) -> Result<(), serde_json::Error> {
+        while self.in_flight.len() > keep {
+            let Some(next) = self.in_flight.pop_front() else {
+                break;
+            };
+            let decoded = match next {
+                InFlight::Done(decoded) => decoded,
+                InFlight::Blocking(task) => match task.await {
+                    Ok(decoded) => decoded,
+                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    Err(_) => Err(de::Error::custom(
+                        "the runtime shut down while decoding the list",
+                    )),
+                },
+            };
+            self.items.extend(decoded?);
+        }
+        Ok(())
+    }
+
+    /// Decodes what is left and reads what is not an item (kind, apiVersion, metadata) once
+    /// the answer is complete.
+    async fn finish(mut self) -> Result<ReadList<K>, serde_json::Error> {
+        self.dispatch();
+        self.collect(0).await?;
         let Self {
             splitter,
             options,
@@ -138,12 +233,12 @@ where
 
 /// What is kept of a decoded item: the cached `Arc` if the cache holds it unchanged (the
 /// decoded copy is dropped here), else a compact copy without managedFields (if stripping).
-fn keep<K>(options: &ReadOptions<'_, K>, obj: K) -> Arc<KubeObject<K>>
+fn keep<K>(options: &ReadOptions<K>, obj: K) -> Arc<KubeObject<K>>
 where
     K: kube::Resource + Clone,
 {
     let mut obj = KubeObject(obj);
-    if let Some(cached) = options.share.and_then(|find| find(&obj)) {
+    if let Some(cached) = options.share.as_ref().and_then(|find| find(&obj)) {
         return cached;
     }
     if options.strip {
@@ -555,19 +650,37 @@ mod tests {
     fn read_with(
         json: &str,
         chunk: usize,
-        options: ReadOptions<'_, Pod>,
+        options: ReadOptions<Pod>,
     ) -> Result<ReadList<Pod>, serde_json::Error> {
-        let mut reader = ListReader::new(options);
+        read_on(None, json, chunk, options)
+    }
+
+    /// As [`read_with`], decoding on `runtime`'s blocking threads if there is one.
+    fn read_on(
+        runtime: Option<tokio::runtime::Handle>,
+        json: &str,
+        chunk: usize,
+        options: ReadOptions<Pod>,
+    ) -> Result<ReadList<Pod>, serde_json::Error> {
+        let mut reader = ListReader::new(options, runtime.clone());
         let bytes = json.as_bytes();
-        if chunk == 0 {
-            reader.feed(bytes)?;
+        let parts: Vec<&[u8]> = if chunk == 0 {
+            vec![bytes]
         } else {
-            for part in bytes.chunks(chunk) {
+            bytes.chunks(chunk).collect()
+        };
+        let read = async move {
+            for part in parts {
                 reader.feed(part)?;
+                reader.collect(BATCHES_IN_FLIGHT).await?;
             }
+            reader.feed(&[])?;
+            reader.finish().await
+        };
+        match runtime {
+            Some(runtime) => runtime.block_on(read),
+            None => futures::executor::block_on(read),
         }
-        reader.feed(&[])?;
-        reader.finish()
     }
 
     fn read(json: &str) -> Result<ReadList<Pod>, serde_json::Error> {
@@ -668,12 +781,57 @@ mod tests {
         };
         let options = ReadOptions {
             strip: true,
-            share: Some(&find),
+            share: Some(find),
         };
         let list = read_with(LIST, 5, options).unwrap();
         assert!(Arc::ptr_eq(&list.items[0], &cached));
         assert!(!Arc::ptr_eq(&list.items[1], &cached));
         assert_eq!(names(&list), ["a", "b \"}{][\\", "c"]);
+    }
+
+    #[test]
+    fn a_large_list_decoded_in_parallel_batches_keeps_its_order() {
+        let n = 3000;
+        let items: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"metadata":{{"name":"p{i}","resourceVersion":"{i}","managedFields":[{{"manager":"{}"}}]}},"spec":{{"containers":[{{"name":"c","image":"{}"}}]}}}}"#,
+                    "m".repeat(100),
+                    "i".repeat(i % 300)
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"metadata":{{"resourceVersion":"9"}},"items":[{}]}}"#,
+            items.join(",")
+        );
+        assert!(json.len() > 3 * BATCH_BYTES, "several batches");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let options = ReadOptions {
+            strip: true,
+            share: None,
+        };
+        let parallel = read_on(Some(runtime.handle().clone()), &json, 16 * 1024, options).unwrap();
+        let inline = read(&json).unwrap();
+        let expected: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        assert_eq!(names(&parallel), expected);
+        assert!(
+            parallel
+                .items
+                .iter()
+                .zip(&inline.items)
+                .all(|(a, b)| a == b)
+        );
+        assert!(
+            parallel
+                .items
+                .iter()
+                .all(|p| p.metadata.managed_fields.is_none())
+        );
+        assert_eq!(parallel.metadata.resource_version.as_deref(), Some("9"));
     }
 
     #[test]

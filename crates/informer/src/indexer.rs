@@ -381,6 +381,10 @@ impl<K> Indexer<K> {
     where
         K: Resource,
     {
+        if self.state.read().items.is_empty() {
+            // The first list: nothing to share, no key to compute.
+            return None;
+        }
         let key = self.key_fn.key(obj).ok()?;
         let cached = self.state.read().items.get(key.as_str()).cloned()?;
         same_object_version(&*cached, obj).then_some(cached)

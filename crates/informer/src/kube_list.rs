@@ -351,6 +351,10 @@ impl Splitter {
     fn feed(&mut self, bytes: &[u8], on_item: &mut OnItem<'_>) -> Result<(), serde_json::Error> {
         self.buf.extend_from_slice(bytes);
         while self.at < self.buf.len() {
+            if self.place == Place::Item && self.depth > self.floor() {
+                self.skim();
+                continue;
+            }
             if self.in_string {
                 if !self.capturing && !self.escaped {
                     // Most bytes are inside strings nobody compares: skip to the next quote
@@ -407,6 +411,60 @@ impl Splitter {
         }
         self.compact();
         Ok(())
+    }
+
+    /// In an item, the depth at or below which keys matter: 4 in its metadata (managedFields),
+    /// else 3 (the item's own keys).
+    fn floor(&self) -> u32 {
+        if self.in_metadata { 4 } else { 3 }
+    }
+
+    /// Deeper in an item than any key that matters: only strings and nesting are tracked,
+    /// up to the byte that closes the container back to [`floor`](Self::floor) (consumed
+    /// here) or the end of the bytes received so far. Most of an item is read here.
+    fn skim(&mut self) {
+        let floor = self.floor();
+        let buf = &self.buf[..];
+        let mut at = self.at;
+        while at < buf.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    at += 1;
+                    continue;
+                }
+                match buf[at..].iter().position(|&c| c == b'"' || c == b'\\') {
+                    Some(offset) => {
+                        at += offset;
+                        if buf[at] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
+                        }
+                        at += 1;
+                    }
+                    None => at = buf.len(),
+                }
+                continue;
+            }
+            match buf[at] {
+                b'"' => {
+                    self.in_string = true;
+                    self.capturing = false;
+                }
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == floor {
+                        at += 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        self.at = at;
     }
 
     /// The skeleton, once every byte was fed.

@@ -197,6 +197,36 @@ pub trait ListerWatcher<K>: Send + Sync {
     /// answer, and so does [`MemoryListerWatcher`](crate::MemoryListerWatcher). The default
     /// ignores the hint: the listed copies are then dropped when the informer finds them
     /// unchanged, which is correct but holds both copies for a while.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use delta_fifo::Object;
+    /// # use informer::{MemoryObject, Resource};
+    /// # #[derive(Clone, Debug)]
+    /// # struct Cm { name: String, rv: String }
+    /// # impl Object for Cm { fn name(&self) -> Option<&str> { Some(&self.name) } }
+    /// # impl Resource for Cm { fn resource_version(&self) -> Option<&str> { Some(&self.rv) } }
+    /// # impl MemoryObject for Cm { fn set_resource_version(&mut self, rv: &str) { self.rv = rv.into(); } }
+    /// # futures::executor::block_on(async {
+    /// use std::sync::Arc;
+    /// use informer::{ListOptions, ListerWatcher, MemoryListerWatcher};
+    ///
+    /// let mut server = MemoryListerWatcher::new();
+    /// let a = server.create(Cm { name: "a".into(), rv: String::new() })?;
+    /// server.create(Cm { name: "b".into(), rv: String::new() })?;
+    /// // What a cache holds: `a` at the version the server has.
+    /// let cached = Arc::new(a);
+    /// let find = Arc::clone(&cached);
+    /// server.share_cached(Arc::new(move |cm: &Cm| {
+    ///     (cm.name == find.name && cm.rv == find.rv).then(|| Arc::clone(&find))
+    /// }));
+    /// let page = server.list(&ListOptions::default()).await?;
+    /// assert!(Arc::ptr_eq(&page.items[0], &cached), "the cached object itself");
+    /// assert_eq!(page.items[1].name, "b");
+    /// # Ok::<(), informer::ApiError>(())
+    /// # }).unwrap();
+    /// ```
     fn share_cached(&mut self, lookup: CachedLookup<K>) {
         let _ = lookup;
     }

@@ -88,13 +88,21 @@ where
 
 /// Items waiting to be decoded: their JSON back to back (managedFields already replaced by
 /// `null`), and where each ends.
-#[derive(Default)]
 struct Batch {
     json: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl Batch {
+    /// Room for a full batch and the item that overflows it, so that filling it does not
+    /// reallocate (and copy) as it grows.
+    fn new() -> Self {
+        Self {
+            json: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
+            ends: Vec::new(),
+        }
+    }
+
     fn decode<K>(self, options: &ReadOptions<K>) -> Result<Decoded<K>, serde_json::Error>
     where
         K: kube::Resource + Clone + DeserializeOwned,
@@ -139,7 +147,7 @@ where
             splitter: Splitter::new(options.strip),
             options,
             runtime,
-            batch: Batch::default(),
+            batch: Batch::new(),
             in_flight: std::collections::VecDeque::new(),
             items: Vec::new(),
         }
@@ -172,10 +180,10 @@ where
 
     /// Starts decoding the current batch.
     fn dispatch(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        if batch.ends.is_empty() {
+        if self.batch.ends.is_empty() {
             return;
         }
+        let batch = std::mem::replace(&mut self.batch, Batch::new());
         let options = self.options.clone();
         self.in_flight.push_back(match &self.runtime {
             Some(runtime) => {

@@ -268,6 +268,18 @@ fn a_failed_list_is_retried_after_the_backoff_on_the_informers_driver() {
 #[test]
 fn a_relist_shares_unchanged_objects_replaces_changed_ones_and_tombstones_deleted_ones() {
     // GOALS I5; spec: DF-11 (a cached object is not transformed again), DF-12..DF-14, SI-22
+    relist_shares_unchanged_objects(false);
+}
+
+#[test]
+fn a_streaming_relist_shares_unchanged_objects_too() {
+    // GOALS I5; spec: RF-19..RF-21 (the temporary store), DF-11..DF-14, SI-22
+    relist_shares_unchanged_objects(true);
+}
+
+/// After a 410 the informer relists (with a list, or a streaming list) while b changed and c
+/// went: a stays the cached object itself, b is new, c is a tombstone.
+fn relist_shares_unchanged_objects(streaming: bool) {
     let server = server_with(&["a", "b", "c"]);
     let clock = FakeClock::new();
     let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
@@ -276,6 +288,7 @@ fn a_relist_shares_unchanged_objects_replaces_changed_ones_and_tombstones_delete
         SharedIndexInformer::builder(server.clone(), driver.clone())
             .name("pods")
             .seed(3)
+            .streaming_list(streaming)
             .transform({
                 let transformed = Arc::clone(&transformed);
                 move |p: Arc<Pod>| {
@@ -316,7 +329,16 @@ fn a_relist_shares_unchanged_objects_replaces_changed_ones_and_tombstones_delete
         relisted,
         ["tombstone ns/c", "update a 1->1", "update b 2->4"]
     );
-    assert_eq!(server.list_requests().len(), 2, "one list, one relist");
+    let lists = if streaming {
+        server
+            .watch_requests()
+            .iter()
+            .filter(|w| w.send_initial_events)
+            .count()
+    } else {
+        server.list_requests().len()
+    };
+    assert_eq!(lists, 2, "one list, one relist");
     assert!(Arc::ptr_eq(&cached("ns/a"), &a), "the cached object itself");
     assert!(!Arc::ptr_eq(&cached("ns/b"), &b));
     assert_eq!(cached("ns/b").rv, "4");

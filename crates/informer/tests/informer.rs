@@ -306,7 +306,18 @@ fn relist_shares_unchanged_objects(streaming: bool) {
     let (a, b) = (cached("ns/a"), cached("ns/b"));
     transformed.lock().unwrap().clear();
 
-    // The watch ends with 410; while the informer backs off, b changes and c goes.
+    // The watch ends with 410 (once it is open); while the informer backs off, b changes and
+    // c goes.
+    for _ in 0..1_000 {
+        if server.open_watches() == 1 {
+            break;
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(5)).is_err(),
+            "no event yet"
+        );
+    }
+    assert_eq!(server.open_watches(), 1, "the watch after the list");
     server.break_watches(Status::expired("compacted"));
     server.update(pod("ns", "b", "")).unwrap();
     let c = server.get("ns/c").unwrap();

@@ -177,6 +177,8 @@ mod informer;
 mod kube;
 #[cfg(feature = "kube")]
 mod kube_list;
+#[cfg(feature = "kube")]
+mod list_splitter;
 mod listener;
 mod lister;
 mod lister_watcher;

@@ -526,6 +526,52 @@ mod tests {
         assert_eq!(parallel.metadata.resource_version.as_deref(), Some("9"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_in_any_chunks_are_read_or_refused_never_a_panic(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"{}[]\":,\\ nulitems0a".to_vec()),
+                0..200,
+            ),
+            chunk in 0..8_usize,
+        ) {
+            let json = String::from_utf8(bytes).unwrap();
+            let options = ReadOptions { strip: true, share: None };
+            let _ = read_with(&json, chunk, options);
+        }
+
+        #[test]
+        fn lists_of_awkward_names_read_the_same_in_any_chunks(
+            given in proptest::collection::vec("[a-z\"\\\\{}\\[\\]:, ]{0,12}", 0..12),
+            chunk in 1..64_usize,
+        ) {
+            let items: Vec<serde_json::Value> = given
+                .iter()
+                .map(|name| serde_json::json!({
+                    "metadata": {
+                        "name": name,
+                        "labels": { name.as_str(): name },
+                        "managedFields": [{ "manager": name, "fieldsV1": { name.as_str(): {} } }],
+                    },
+                    "spec": { "containers": [{ "name": name, "args": [name] }] },
+                }))
+                .collect();
+            let json = serde_json::json!({ "metadata": { "resourceVersion": "5" }, "items": items })
+                .to_string();
+            let options = ReadOptions { strip: true, share: None };
+            let list = read_with(&json, chunk, options).unwrap();
+            proptest::prop_assert_eq!(names(&list), given.clone());
+            proptest::prop_assert!(list.items.iter().all(|p| p.metadata.managed_fields.is_none()));
+            let args: Vec<String> = list
+                .items
+                .iter()
+                .map(|p| p.spec.as_ref().unwrap().containers[0].args.clone().unwrap().remove(0))
+                .collect();
+            proptest::prop_assert_eq!(args, given);
+            proptest::prop_assert_eq!(list.metadata.resource_version.as_deref(), Some("5"));
+        }
+    }
+
     #[test]
     fn null_or_missing_items_are_an_empty_list() {
         assert!(

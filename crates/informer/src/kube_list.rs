@@ -109,10 +109,18 @@ impl Batch {
     where
         K: kube::Resource + Clone + DeserializeOwned,
     {
+        // UTF-8 is checked once for the whole batch (fast on ASCII), not string by string
+        // while decoding. Items start with `{` and end with `}`, so they cut the text on
+        // character boundaries.
+        let text = std::str::from_utf8(&self.json)
+            .map_err(|error| de::Error::custom(format_args!("the list is not UTF-8: {error}")))?;
         let mut items = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for end in self.ends {
-            let obj = serde_json::from_slice::<K>(&self.json[start..end])?;
+            let json = text.get(start..end).ok_or_else(|| {
+                de::Error::custom("an item of the list does not end on a character boundary")
+            })?;
+            let obj = serde_json::from_str::<K>(json)?;
             items.push(keep(options, obj));
             start = end;
         }
@@ -592,6 +600,21 @@ mod tests {
             read(r#"{"it\u0065ms":[{"metadata":{"name":"x","managedFields":[{}]}}]}"#).unwrap();
         assert_eq!(names(&list), ["x"]);
         assert!(list.items[0].metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error() {
+        let options = ReadOptions {
+            strip: true,
+            share: None,
+        };
+        let mut reader = ListReader::<Pod>::new(options, None);
+        let read = async move {
+            reader.feed(b"{\"items\":[{\"metadata\":{\"name\":\"a\xff\"}}]}")?;
+            reader.finish().await
+        };
+        let error = futures::executor::block_on(read).err().unwrap();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
     }
 
     #[test]

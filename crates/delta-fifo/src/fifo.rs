@@ -290,6 +290,10 @@ impl<K> DeltaFifo<K> {
     ///
     /// Duplicate keys in `list` each get their delta, in list order, under one key.
     ///
+    /// An object that is the very `Arc` the [`KnownObjects`] hold under its key (a lister that
+    /// shared an unchanged cached object instead of a fresh copy) is queued as it is, not
+    /// transformed a second time.
+    ///
     /// # Errors
     ///
     /// [`Error::ReplaceKey`] if the key function fails for a listed object, [`Error::Transform`]
@@ -324,7 +328,11 @@ impl<K> DeltaFifo<K> {
                 .key_fn
                 .write_into(&obj, &mut buf)
                 .map_err(|source| Error::ReplaceKey { index, source })?;
-            let obj = self.transform(&buf, obj)?;
+            let obj = if self.is_known(&buf, &obj) {
+                obj
+            } else {
+                self.transform(&buf, obj)?
+            };
             listed.push((Arc::from(buf.as_str()), obj));
         }
         let mut state = self.lock();
@@ -588,6 +596,16 @@ impl<K> DeltaFifo<K> {
             }
             Ok(())
         })
+    }
+
+    /// Whether `obj` is the very `Arc` the known objects hold under `key`: an object that came
+    /// from the store was transformed when it first entered and is not transformed again
+    /// (DF-11). Only asked when there is a transformer.
+    fn is_known(&self, key: &str, obj: &Arc<K>) -> bool {
+        let (Some(_), Some(known)) = (&self.config.transformer, &self.config.known_objects) else {
+            return false;
+        };
+        matches!(known.get_by_key(key), Ok(Some(cached)) if Arc::ptr_eq(&cached, obj))
     }
 
     fn transform(&self, key: &str, obj: Arc<K>) -> Result<Arc<K>, Error> {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use delta_fifo::{
-    DeletedObject, Delta, DeltaFifo, DeltaKind, Deltas, Error, KeyError, KeyFn, PopError,
+    DeletedObject, Delta, DeltaFifo, DeltaKind, Deltas, Error, KeyError, KeyFn, KnownObjects,
+    PopError,
 };
 
 #[test]
@@ -214,6 +215,42 @@ fn transformer_runs_once_per_entering_object() {
         "resync objects are not transformed"
     );
     assert_eq!(queued(&f, "cached"), strs(&["Sync:7"]));
+}
+
+#[test]
+fn replace_does_not_transform_the_stores_own_objects_again() {
+    // spec: DF-11 (objects from the cache are already transformed), DF-12; GOALS I5
+    let calls = Arc::new(AtomicUsize::new(0));
+    let store = Store::with([o("same", 1), o("changed", 1)]);
+    let f = DeltaFifo::builder()
+        .known_objects(store.clone())
+        .transformer({
+            let calls = Arc::clone(&calls);
+            move |obj: Arc<Obj>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(obj)
+            }
+        })
+        .build();
+    let cached = store.get_by_key("same").unwrap().unwrap();
+    // An equal copy is not the store's object: it is transformed.
+    f.replace(
+        [
+            Arc::clone(&cached),
+            Arc::new(o("changed", 2)),
+            Arc::new(o("same", 1)),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the copy and the changed one"
+    );
+    let same = f.get_by_key("same").unwrap();
+    assert!(matches!(same.oldest(), Delta::Replaced(obj) if Arc::ptr_eq(obj, &cached)));
+    assert_eq!(queued(&f, "changed"), strs(&["Replaced:2"]));
 }
 
 #[test]

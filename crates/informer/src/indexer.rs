@@ -18,18 +18,20 @@
 //! * User code (key and index functions) runs under the write lock during writes: it must not
 //!   call back into the indexer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use delta_fifo::{BoxError, KeyFn, KnownObjects, Object};
+use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
 
 use crate::error::IndexerError;
 use crate::index::{IndexFn, NAMESPACE_INDEX};
-use crate::object::{Resource, same_version};
+use crate::object::{Resource, same_object_version, same_version};
 
-/// One index: value → keys filed under it (never empty).
+/// One index: value → keys filed under it (never empty). Maps here hash with foldhash
+/// (hashbrown's default: fast, seeded per process), not SipHash.
 type Index = HashMap<String, HashSet<Arc<str>>>;
 
 /// Decides whether a listed object is the same version as the cached one, so `replace` can
@@ -370,6 +372,22 @@ impl<K> Indexer<K> {
     #[doc(alias = "GetByKey")]
     pub fn get_by_key(&self, key: &str) -> Option<Arc<K>> {
         self.state.read().items.get(key).cloned()
+    }
+
+    /// The cached object under `obj`'s key if it is `obj` unchanged: same uid and same
+    /// non-empty resourceVersion. `None` if the key function fails, nothing is cached under
+    /// the key, or the cached object differs.
+    pub(crate) fn find_unchanged(&self, obj: &K) -> Option<Arc<K>>
+    where
+        K: Resource,
+    {
+        if self.state.read().items.is_empty() {
+            // The first list: nothing to share, no key to compute.
+            return None;
+        }
+        let key = self.key_fn.key(obj).ok()?;
+        let cached = self.state.read().items.get(key.as_str()).cloned()?;
+        same_object_version(&*cached, obj).then_some(cached)
     }
 
     /// Whether an object is cached under `key`.

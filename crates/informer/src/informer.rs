@@ -32,7 +32,7 @@ use crate::error::HandlerError;
 use crate::handler::ResourceEventHandler;
 use crate::indexer::Indexer;
 use crate::lister::Lister;
-use crate::lister_watcher::ListerWatcher;
+use crate::lister_watcher::{CachedLookup, ListerWatcher};
 use crate::metrics::{self, MetricsError, MetricsProvider, Recorder};
 use crate::object::Resource;
 use crate::process_deltas::{Transform, informer_fifo, pop_and_process};
@@ -598,6 +598,10 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
             });
         };
         lister_watcher.strip_managed_fields_early(self.strip_managed_fields);
+        // GOALS I5: a relist answers unchanged objects with the cached `Arc`s.
+        let cache = Arc::clone(&self.indexer);
+        let share: CachedLookup<K> = Arc::new(move |obj: &K| cache.find_unchanged(obj));
+        lister_watcher.share_cached(Arc::clone(&share));
         setup.started = true;
         let fifo = Arc::new(informer_fifo(
             Arc::clone(&self.indexer),
@@ -635,6 +639,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformer<K, L> {
                 .max_internal_error_retry_duration(self.max_internal_error_retry)
                 .streaming_list(self.streaming_list)
                 .recorder(self.recorder.clone())
+                .share_cached(share)
                 .on_termination(hook);
         if let Some(limit) = self.page_size {
             builder = builder.page_size(limit);

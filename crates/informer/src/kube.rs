@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use delta_fifo::Object;
 use futures::StreamExt;
@@ -22,8 +23,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::lister_watcher::{
-    INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status, WatchEvent,
-    WatchOptions, WatchStream,
+    CachedLookup, INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status,
+    WatchEvent, WatchOptions, WatchStream,
 };
 use crate::object::Resource;
 
@@ -96,6 +97,10 @@ impl<K: kube::Resource + Clone + Send + Sync + 'static> Resource for KubeObject<
         self.0.meta().resource_version.as_deref()
     }
 
+    fn uid(&self) -> Option<&str> {
+        self.0.meta().uid.as_deref()
+    }
+
     fn without_managed_fields(&self) -> Option<Self> {
         self.0.meta().managed_fields.as_ref()?;
         let mut copy = self.0.clone();
@@ -145,6 +150,7 @@ pub struct KubeListerWatcher<K> {
     label_selector: Option<String>,
     field_selector: Option<String>,
     strip_on_list: bool,
+    share: Option<CachedLookup<KubeObject<K>>>,
 }
 
 impl<K> KubeListerWatcher<K>
@@ -195,6 +201,7 @@ impl<K: kube::Resource> KubeListerWatcher<K> {
             label_selector: None,
             field_selector: None,
             strip_on_list: false,
+            share: None,
         }
     }
 
@@ -259,38 +266,39 @@ impl<K> ListerWatcher<KubeObject<K>> for KubeListerWatcher<K>
 where
     K: kube::Resource + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
 {
+    /// Reads the answer as it arrives, item by item (not as one `ObjectList`): see
+    /// [`strip_managed_fields_early`](ListerWatcher::strip_managed_fields_early) and
+    /// [`share_cached`](ListerWatcher::share_cached).
     async fn list(&self, options: &ListOptions) -> Result<ListPage<KubeObject<K>>, ApiError> {
         let params = self.list_params(options);
-        if self.strip_on_list {
-            let client = self.api.clone().into_client();
-            let list =
-                crate::kube_list::list_stripped::<K>(client, self.api.resource_url(), &params)
-                    .await
-                    .map_err(|e| self.error("list", e))?;
-            self.expected.check_list(&self.resource, &list.items)?;
-            return Ok(ListPage {
-                items: list.items.into_iter().map(KubeObject).collect(),
-                resource_version: list.metadata.resource_version.unwrap_or_default(),
-                continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
-            });
-        }
-        let list = self
-            .api
-            .list(&params)
-            .await
-            .map_err(|e| self.error("list", e))?;
-        self.expected.check_list(&self.resource, &list.items)?;
+        let client = self.api.clone().into_client();
+        let read = crate::kube_list::ReadOptions {
+            strip: self.strip_on_list,
+            share: self.share.clone(),
+        };
+        let list =
+            crate::kube_list::list_streamed::<K>(client, self.api.resource_url(), &params, read)
+                .await
+                .map_err(|e| self.error("list", e))?;
+        self.expected
+            .check_list(&self.resource, list.items.iter().map(|o| &o.0))?;
         Ok(ListPage {
-            items: list.items.into_iter().map(KubeObject).collect(),
+            items: list.items,
             resource_version: list.metadata.resource_version.unwrap_or_default(),
             continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
         })
     }
 
-    /// Drops each listed object's managedFields as it is read (see the trait); watches are
-    /// read one event at a time and left to the informer.
+    /// Leaves each listed object's managedFields undecoded (see the trait); watches are read
+    /// one event at a time and left to the informer.
     fn strip_managed_fields_early(&mut self, strip: bool) {
         self.strip_on_list = strip;
+    }
+
+    /// Answers each listed object that `lookup` finds with the cached `Arc`, dropping the
+    /// decoded copy before the next item is read.
+    fn share_cached(&mut self, lookup: CachedLookup<KubeObject<K>>) {
+        self.share = Some(lookup);
     }
 
     async fn watch(&self, options: &WatchOptions) -> Result<WatchStream<KubeObject<K>>, ApiError> {
@@ -358,7 +366,11 @@ where
             .await
             .map_err(|e| lw.error("list", e))?;
         Ok(ListPage {
-            items: list.items.into_iter().map(KubeObject).collect(),
+            items: list
+                .items
+                .into_iter()
+                .map(|obj| Arc::new(KubeObject(obj)))
+                .collect(),
             resource_version: list.metadata.resource_version.unwrap_or_default(),
             continue_token: list.metadata.continue_.filter(|t| !t.is_empty()),
         })
@@ -425,8 +437,12 @@ impl ExpectedType {
     }
 
     /// Refuses a list holding an object of another kind.
-    fn check_list<T: 'static>(&self, resource: &str, items: &[T]) -> Result<(), ApiError> {
-        match items.iter().find_map(|item| self.mismatch(item)) {
+    fn check_list<'a, T: 'static>(
+        &self,
+        resource: &str,
+        items: impl IntoIterator<Item = &'a T>,
+    ) -> Result<(), ApiError> {
+        match items.into_iter().find_map(|item| self.mismatch(item)) {
             None => Ok(()),
             Some(found) => Err(ApiError::Status(Status::new(
                 0,

@@ -177,6 +177,8 @@ mod informer;
 mod kube;
 #[cfg(feature = "kube")]
 mod kube_list;
+#[cfg(feature = "kube")]
+mod list_splitter;
 mod listener;
 mod lister;
 mod lister_watcher;
@@ -210,8 +212,8 @@ pub use kube::{
 pub use listener::BufferPolicy;
 pub use lister::{Lister, NamespaceLister};
 pub use lister_watcher::{
-    INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status, WatchEvent,
-    WatchOptions, WatchStream,
+    CachedLookup, INITIAL_EVENTS_END_ANNOTATION, ListOptions, ListPage, ListerWatcher, Status,
+    WatchEvent, WatchOptions, WatchStream,
 };
 pub use memory::{DEFAULT_HISTORY, MemoryListerWatcher, MemoryObject, Request};
 pub use object::Resource;

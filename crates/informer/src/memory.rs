@@ -21,7 +21,8 @@ use parking_lot::Mutex;
 
 use crate::error::ApiError;
 use crate::lister_watcher::{
-    ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions, WatchStream,
+    CachedLookup, ListOptions, ListPage, ListerWatcher, Status, WatchEvent, WatchOptions,
+    WatchStream,
 };
 use crate::object::Resource;
 
@@ -129,6 +130,9 @@ pub enum Request {
 /// ```
 pub struct MemoryListerWatcher<K> {
     state: Arc<Mutex<State<K>>>,
+    /// Set by [`ListerWatcher::share_cached`] on this handle only (clones share the server,
+    /// not the hint).
+    share: Option<CachedLookup<K>>,
 }
 
 /// The default number of events kept for watches to resume from.
@@ -173,6 +177,7 @@ impl<K> Clone for MemoryListerWatcher<K> {
     fn clone(&self) -> Self {
         Self {
             state: Arc::clone(&self.state),
+            share: self.share.clone(),
         }
     }
 }
@@ -207,6 +212,7 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
                 streaming_lists: true,
                 requests: Vec::new(),
             })),
+            share: None,
         }
     }
 
@@ -510,7 +516,17 @@ impl<K: MemoryObject> MemoryListerWatcher<K> {
         } else {
             (start + options.limit as usize).min(items.len())
         };
-        let page: Vec<K> = items.get(start..end).unwrap_or_default().to_vec();
+        let share = self.share.as_deref();
+        let page: Vec<Arc<K>> = items
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|obj| {
+                share
+                    .and_then(|find| find(obj))
+                    .unwrap_or_else(|| Arc::new(obj.clone()))
+            })
+            .collect();
         let continue_token = (end < items.len()).then(|| {
             state.snapshots.insert(snapshot_rv, Arc::clone(&items));
             format!("{snapshot_rv}:{end}")
@@ -672,6 +688,11 @@ impl<K: MemoryObject> ListerWatcher<K> for MemoryListerWatcher<K> {
             return futures::future::pending().await;
         }
         self.list_now(options)
+    }
+
+    /// Answers every listed object found by `lookup` with the cached `Arc`.
+    fn share_cached(&mut self, lookup: CachedLookup<K>) {
+        self.share = Some(lookup);
     }
 
     /// # Cancel safety

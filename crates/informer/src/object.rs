@@ -46,6 +46,13 @@ pub trait Resource: Object + Send + Sync + 'static {
     /// The object's `metadata.resourceVersion`; `None` or empty when it has none.
     fn resource_version(&self) -> Option<&str>;
 
+    /// The object's `metadata.uid`, or `None` (the default) for a type without one. With the
+    /// resourceVersion it tells a listed object that is the cached one, unchanged, from a
+    /// different object of the same name (see [`CachedLookup`](crate::CachedLookup)).
+    fn uid(&self) -> Option<&str> {
+        None
+    }
+
     /// A copy of the object without `metadata.managedFields`, or `None` when it carries none
     /// (the default: nothing to strip). The informer's default transform
     /// ([`strip_managed_fields`](crate::strip_managed_fields)) calls it on every object entering
@@ -69,4 +76,11 @@ pub(crate) fn version_of<K: Resource>(obj: &K) -> Option<&str> {
 /// delivered to every handler rather than silently treated as a sync (pain point 6.8).
 pub(crate) fn same_version<K: Resource>(old: &K, new: &K) -> bool {
     matches!((version_of(old), version_of(new)), (Some(a), Some(b)) if a == b)
+}
+
+/// Whether `listed` is the very object `cached` is, unchanged: the same non-empty
+/// resourceVersion and the same uid (both absent counts as the same). A relist keeps the
+/// cached `Arc` for such an object (GOALS I5).
+pub(crate) fn same_object_version<K: Resource>(cached: &K, listed: &K) -> bool {
+    same_version(cached, listed) && cached.uid() == listed.uid()
 }

@@ -29,7 +29,9 @@ use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::error::ApiError;
-use crate::lister_watcher::{ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream};
+use crate::lister_watcher::{
+    CachedLookup, ListOptions, ListerWatcher, WatchEvent, WatchOptions, WatchStream,
+};
 use crate::metrics::{EventType, InformerMetrics, Recorder, WatchEndCause};
 use crate::object::{Resource, version_of};
 
@@ -247,6 +249,7 @@ pub struct ReflectorBuilder<K, L> {
     streaming_list: bool,
     idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
+    share: Option<CachedLookup<K>>,
 }
 
 impl<K, L> ReflectorBuilder<K, L> {
@@ -426,6 +429,14 @@ impl<K, L> ReflectorBuilder<K, L> {
         self
     }
 
+    /// How a streaming list finds the cached copy of an initial event's object, to keep that
+    /// instead of the decoded one (GOALS I5); the informer passes what it gives its
+    /// lister-watcher ([`ListerWatcher::share_cached`]).
+    pub(crate) fn share_cached(mut self, lookup: CachedLookup<K>) -> Self {
+        self.share = Some(lookup);
+        self
+    }
+
     /// The reflector.
     pub fn build(self) -> Reflector<K, L> {
         Reflector {
@@ -443,6 +454,7 @@ impl<K, L> ReflectorBuilder<K, L> {
             streaming_list: self.streaming_list,
             idle_timeout: self.idle_timeout,
             metrics: self.metrics,
+            share: self.share,
             last_sync_rv: Mutex::new(String::new()),
             running: AtomicBool::new(false),
             runs: AtomicU64::new(0),
@@ -553,6 +565,8 @@ pub struct Reflector<K, L> {
     /// `None`: the watch's timeout plus [`WATCH_IDLE_GRACE`]; zero: off.
     idle_timeout: Option<Duration>,
     metrics: Option<Arc<Recorder>>,
+    /// Finds the cached copy of a streaming list's object (see `ReflectorBuilder::share_cached`).
+    share: Option<CachedLookup<K>>,
     /// The version of the last list or watch event applied to the FIFO; `""` before any.
     last_sync_rv: Mutex<String>,
     /// Set while a `run` is in progress.
@@ -633,6 +647,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
             streaming_list: false,
             idle_timeout: None,
             metrics: None,
+            share: None,
         }
     }
 
@@ -858,10 +873,11 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         rv: &str,
         idle: Option<&Idle>,
         last_event: &mut Instant,
-    ) -> Result<(Vec<K>, String, u64), ReflectorError> {
+    ) -> Result<(Vec<Arc<K>>, String, u64), ReflectorError> {
         // A temporary store (RF-20): by key, so that a repeated object keeps its last state.
-        // The FIFO's transformer applies when it is replaced.
-        let mut temp: BTreeMap<String, K> = BTreeMap::new();
+        // The FIFO's transformer applies when it is replaced. An object the cache holds
+        // unchanged is kept as the cached `Arc` (GOALS I5).
+        let mut temp: BTreeMap<String, Arc<K>> = BTreeMap::new();
         let mut events = 0_u64;
         let warning = self.driver.timer(INITIAL_EVENTS_WARNING_PERIOD);
         let mut warnings = true;
@@ -915,7 +931,8 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
                 WatchEvent::Added(obj) | WatchEvent::Modified(obj) => {
                     match self.fifo.key_of(&obj) {
                         Ok(key) => {
-                            temp.insert(key, obj);
+                            let cached = self.share.as_ref().and_then(|find| find(&obj));
+                            temp.insert(key, cached.unwrap_or_else(|| Arc::new(obj)));
                         }
                         Err(error) => {
                             tracing::warn!(reflector = %self.name, %error, "skipping an initial event without a key");
@@ -1002,7 +1019,11 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
     }
 
     /// One paginated list at `rv` (RF-7, RF-8); returns the items and the list's version.
-    async fn list_at(&self, state: &mut RunState, rv: &str) -> Result<(Vec<K>, String), ApiError> {
+    async fn list_at(
+        &self,
+        state: &mut RunState,
+        rv: &str,
+    ) -> Result<(Vec<Arc<K>>, String), ApiError> {
         let span = tracing::debug_span!("list", reflector = %self.name, resource_version = %rv);
         self.list_pages(state, rv).instrument(span).await
     }
@@ -1012,7 +1033,7 @@ impl<K: Resource, L: ListerWatcher<K>> Reflector<K, L> {
         &self,
         state: &mut RunState,
         rv: &str,
-    ) -> Result<(Vec<K>, String), ApiError> {
+    ) -> Result<(Vec<Arc<K>>, String), ApiError> {
         let limit = match self.page_size {
             Some(limit) => limit,
             None if state.paginated => DEFAULT_PAGE_SIZE,

@@ -41,7 +41,8 @@ impl ListerWatcher<Pod> for Arc<Garbage> {
     async fn list(&self, options: &ListOptions) -> Result<ListPage<Pod>, ApiError> {
         let mut page = self.inner.list(options).await?;
         if take(&self.nameless_lists) {
-            page.items.push(pod("ns", "", &page.resource_version));
+            page.items
+                .push(Arc::new(pod("ns", "", &page.resource_version)));
         }
         Ok(page)
     }

@@ -264,3 +264,100 @@ fn a_failed_list_is_retried_after_the_backoff_on_the_informers_driver() {
     assert_eq!(informer.indexer().len(), 1);
     running.stop().unwrap();
 }
+
+#[test]
+fn a_relist_shares_unchanged_objects_replaces_changed_ones_and_tombstones_deleted_ones() {
+    // GOALS I5; spec: DF-11 (a cached object is not transformed again), DF-12..DF-14, SI-22
+    relist_shares_unchanged_objects(false);
+}
+
+#[test]
+fn a_streaming_relist_shares_unchanged_objects_too() {
+    // GOALS I5; spec: RF-19..RF-21 (the temporary store), DF-11..DF-14, SI-22
+    relist_shares_unchanged_objects(true);
+}
+
+/// After a 410 the informer relists (with a list, or a streaming list) while b changed and c
+/// went: a stays the cached object itself, b is new, c is a tombstone.
+fn relist_shares_unchanged_objects(streaming: bool) {
+    let server = server_with(&["a", "b", "c"]);
+    let clock = FakeClock::new();
+    let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
+    let transformed = Arc::new(Mutex::new(Vec::new()));
+    let informer = Arc::new(
+        SharedIndexInformer::builder(server.clone(), driver.clone())
+            .name("pods")
+            .seed(3)
+            .streaming_list(streaming)
+            .transform({
+                let transformed = Arc::clone(&transformed);
+                move |p: Arc<Pod>| {
+                    transformed.lock().unwrap().push(p.name.clone());
+                    Ok(p)
+                }
+            })
+            .build(),
+    );
+    let (handler, rx) = recorder();
+    informer.add_event_handler(handler).unwrap();
+    let running = run(&informer);
+    assert_eq!(next_n(&rx, 3).len(), 3);
+    let cached = |key: &str| informer.indexer().get_by_key(key).unwrap();
+    let (a, b) = (cached("ns/a"), cached("ns/b"));
+    transformed.lock().unwrap().clear();
+
+    // The watch ends with 410 (once it is open); while the informer backs off, b changes and
+    // c goes.
+    for _ in 0..1_000 {
+        if server.open_watches() == 1 {
+            break;
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(5)).is_err(),
+            "no event yet"
+        );
+    }
+    assert_eq!(server.open_watches(), 1, "the watch after the list");
+    server.break_watches(Status::expired("compacted"));
+    server.update(pod("ns", "b", "")).unwrap();
+    let c = server.get("ns/c").unwrap();
+    server.delete(&c).unwrap();
+    let mut relisted = Vec::new();
+    for _ in 0..200 {
+        if let Ok(event) = rx.recv_timeout(Duration::from_millis(20)) {
+            relisted.push(event);
+            if relisted.len() == 3 {
+                break;
+            }
+        }
+        clock.advance(Duration::from_secs(61));
+        driver.turn();
+    }
+    relisted.sort();
+    // a is unchanged: a same-version update, which every handler gets while the informer
+    // does not resync (SI-12).
+    assert_eq!(
+        relisted,
+        ["tombstone ns/c", "update a 1->1", "update b 2->4"]
+    );
+    let lists = if streaming {
+        server
+            .watch_requests()
+            .iter()
+            .filter(|w| w.send_initial_events)
+            .count()
+    } else {
+        server.list_requests().len()
+    };
+    assert_eq!(lists, 2, "one list, one relist");
+    assert!(Arc::ptr_eq(&cached("ns/a"), &a), "the cached object itself");
+    assert!(!Arc::ptr_eq(&cached("ns/b"), &b));
+    assert_eq!(cached("ns/b").rv, "4");
+    assert!(informer.indexer().get_by_key("ns/c").is_none());
+    assert_eq!(
+        *transformed.lock().unwrap(),
+        ["b"],
+        "only the changed object entered anew"
+    );
+    running.stop().unwrap();
+}

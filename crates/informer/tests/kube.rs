@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ struct Rig {
     driver: Driver,
     informer: Arc<Informer>,
     ends: Arc<Mutex<Vec<Termination>>>,
+    /// How many objects went through the informer's transform.
+    transformed: Arc<AtomicUsize>,
     events: UnboundedReceiver<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), informer::InformerError>>>,
@@ -52,6 +55,7 @@ async fn rig_with(server: ServerHandle, streaming_list: bool) -> Rig {
     let clock = FakeClock::new();
     let driver = Driver::builder().clock(clock.clone()).manual().unwrap();
     let ends = Arc::new(Mutex::new(Vec::new()));
+    let transformed = Arc::new(AtomicUsize::new(0));
     let lister_watcher = KubeListerWatcher::new(Api::<Pod>::all(server.client()));
     assert_eq!(lister_watcher.resource(), "pods");
     let informer = Arc::new(
@@ -59,6 +63,13 @@ async fn rig_with(server: ServerHandle, streaming_list: bool) -> Rig {
             .name("pods")
             .seed(11)
             .streaming_list(streaming_list)
+            .transform({
+                let transformed = Arc::clone(&transformed);
+                move |p| {
+                    transformed.fetch_add(1, Ordering::Relaxed);
+                    Ok(p)
+                }
+            })
             .watch_error_handler({
                 let ends = Arc::clone(&ends);
                 move |t: &Termination| ends.lock().unwrap().push(t.clone())
@@ -101,6 +112,7 @@ async fn rig_with(server: ServerHandle, streaming_list: bool) -> Rig {
         driver,
         informer,
         ends,
+        transformed,
         events,
         stop: Some(stop),
         task: Some(task),
@@ -317,6 +329,13 @@ async fn relists_after_compaction_and_emits_tombstones_for_missed_deletes() {
     .unwrap();
     seed(&r.server, "default", "d");
     r.server.faults().compact();
+    let cached = |r: &Rig, key: &str| r.informer.indexer().get_by_key(key).unwrap();
+    let (a, c, probe) = (
+        cached(&r, "default/a"),
+        cached(&r, "default/c"),
+        cached(&r, "default/probe"),
+    );
+    let transformed = r.transformed.load(Ordering::Relaxed);
 
     // Drop the hung watch: re-watching from the old version gets 410, so the informer relists.
     // Closing is repeated, in case the hung watch was not open yet at the first close.
@@ -351,6 +370,17 @@ async fn relists_after_compaction_and_emits_tombstones_for_missed_deletes() {
             "update default/c",
             "update default/probe",
         ]
+    );
+    // GOALS I5: the relist answered the unchanged pods with the cached objects themselves
+    // (not transformed again); only the changed and the new one are new objects.
+    assert!(Arc::ptr_eq(&cached(&r, "default/c"), &c));
+    assert!(Arc::ptr_eq(&cached(&r, "default/probe"), &probe));
+    assert!(!Arc::ptr_eq(&cached(&r, "default/a"), &a));
+    assert_eq!(cached(&r, "default/a").labels()["v"], "2");
+    assert_eq!(
+        r.transformed.load(Ordering::Relaxed) - transformed,
+        2,
+        "a and d only"
     );
     r.stop().await;
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Pod, pod, run};
+use common::{Pod, eventually, pod, run};
 use delta_fifo::DeletedObject;
 use informer::{
     ApiError, CacheSyncError, HandlerError, InformerError, MemoryListerWatcher, NAMESPACE_INDEX,
@@ -91,9 +91,12 @@ fn handlers_see_initial_adds_then_changes_and_stop_joins() {
         ["add ns/a 1 true", "add ns/b 2 true"],
         "initial adds are flagged initial"
     );
-    assert!(registration.synced());
-    assert!(informer.has_synced());
-    assert_eq!(informer.last_sync_resource_version(), "2");
+    // The handler may see the last initial add before its own synced flag, the informer's
+    // and the reflector's version are recorded (each just after handing the objects on).
+    eventually("synced", || registration.synced() && informer.has_synced());
+    eventually("the list's version", || {
+        informer.last_sync_resource_version() == "2"
+    });
 
     server.create(pod("ns", "c", "")).unwrap();
     assert_eq!(next(&rx), "add ns/c 3 false");

@@ -128,3 +128,20 @@ pub fn run(
         thread: Some(thread),
     }
 }
+
+/// Waits until `cond` holds, polling for at most about ten seconds (a passing test waits
+/// far less); panics naming `what` otherwise. For state another thread sets just after the
+/// event a test observed.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a bounded poll of state set by another thread"
+)]
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(cond(), "gave up waiting for {what}");
+}

@@ -7,7 +7,10 @@
 //! * I5: a relist after 410 Gone (history compacted, watches closed): the peak of live heap
 //!   during the relist against the steady heap before it.
 //! * I4: watch event -> handler latency while the server creates pods at 10k/s (each pod
-//!   carries the wall-clock time it was created; both processes read the same clock).
+//!   carries the wall-clock time it was created; both processes read the same clock). The
+//!   floor is a bare `kube` watch of the same stream in a child of its own (no informer, no
+//!   cache): the server, the transport and kube's decoding alone. For flywheel the table also
+//!   splits the latency at the FIFO (a transform notes each event's delay as it is queued).
 //! * I6: `by_index` on one namespace holding 1k of 100k objects against a full scan (ours, and
 //!   kube-runtime's `Store::state()` filtered, since its store has no index).
 //!
@@ -18,7 +21,9 @@
 //! the same with managedFields cleared by `.modify()` before the store, since flywheel strips
 //! them by default. Not a criterion bench: it writes `target/bench-extra/informer.md`, which
 //! `cargo xtask bench` adds to its report. `--test` runs one small round.
-//! `FLYWHEEL_BENCH_PODS` (default 100000) and `FLYWHEEL_BENCH_ROUNDS` (default 3) size it.
+//! `FLYWHEEL_BENCH_PODS` (default 100000), `FLYWHEEL_BENCH_ROUNDS` (default 3) and
+//! `FLYWHEEL_BENCH_EVENTS` (I4's events, default 20000) size it; `FLYWHEEL_BENCH_ONLY=i4` runs
+//! I4 alone (each child still syncs its cache first; no relist, no I6, no report file).
 #![allow(
     clippy::print_stdout,
     clippy::disallowed_methods,

@@ -18,7 +18,7 @@
 //! * User code (key and index functions) runs under the write lock during writes: it must not
 //!   call back into the indexer.
 //! * `items`, each index and each index value's key set are [`ShardedMap`]s: a large one grows
-//!   a 64th at a time, so no single write (hence no event, on the pop thread) waits for the
+//!   a 256th at a time, so no single write (hence no event, on the pop thread) waits for the
 //!   whole cache to be rehashed (GOALS I4; see [`crate::sharded`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -162,6 +162,10 @@ struct Sample {
     /// flywheel: the delay of the same events when they entered the FIFO.
     at_fifo_p50_ms: f64,
     at_fifo_p99_ms: f64,
+    /// CPU time of the child (every thread) per I4 event, in µs.
+    cpu_us_per_event: f64,
+    /// CPU time of the parent (load loop + server) per I4 event, in µs.
+    server_cpu_us_per_event: f64,
     event_rate: f64,
 }
 
@@ -181,6 +185,12 @@ struct Seen {
 
 /// The annotation holding the wall-clock time (ns since the epoch) a latency pod was created.
 const SENT_AT: &str = "bench.flywheel/sent-ns";
+
+/// CPU time this process has used (every thread), in ns.
+fn process_cpu_ns() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .map_or(f64::NAN, |t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
+}
 
 fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -406,8 +416,10 @@ fn child(which: &str, url: &str, pods: usize) {
                         }
                     }
                     seen.measuring.store(true, Relaxed);
+                    let cpu = process_cpu_ns();
                     println!("armed");
                     wait_until("the latency events", || seen.measured() >= n).await;
+                    let cpu_us_per_event = (process_cpu_ns() - cpu) / 1e3 / n as f64;
                     seen.measuring.store(false, Relaxed);
                     let quantiles = |v: &std::sync::Mutex<Vec<u64>>| {
                         let mut all = v
@@ -423,7 +435,7 @@ fn child(which: &str, url: &str, pods: usize) {
                     };
                     let (p50, p99, max) = quantiles(&seen.latencies);
                     let (f50, f99, _) = quantiles(&seen.at_fifo);
-                    println!("latency {p50} {p99} {max} {f50} {f99}");
+                    println!("latency {p50} {p99} {max} {f50} {f99} {cpu_us_per_event}");
                 }
                 _ => break,
             }
@@ -516,6 +528,7 @@ fn measure(
     child.send(&format!("latency {events}"));
     child.expect("armed");
     let tag = fastrand::u32(..);
+    let server_cpu = process_cpu_ns();
     let started = Instant::now();
     for i in 0..events {
         // Batches of 10 every millisecond: 10k/s.
@@ -535,6 +548,9 @@ fn measure(
     }
     let event_rate = events as f64 / started.elapsed().as_secs_f64();
     let latency = child.expect("latency");
+    // This process: the load loop and the server (encoding the child's watch), until the child
+    // saw every event.
+    let server_cpu_us_per_event = (process_cpu_ns() - server_cpu) / 1e3 / events as f64;
     for i in 0..events {
         let _ = server.delete("", "v1", "pods", "default", &format!("lat-{tag:08x}-{i}"));
     }
@@ -549,6 +565,8 @@ fn measure(
         latency_max_ms: latency[2],
         at_fifo_p50_ms: latency[3],
         at_fifo_p99_ms: latency[4],
+        cpu_us_per_event: latency[5],
+        server_cpu_us_per_event,
         event_rate,
     }
 }
@@ -569,9 +587,9 @@ fn latency_table(names: &[&str], samples: &[Vec<Sample>], events: usize) -> Stri
     );
     let _ = writeln!(
         out,
-        "| implementation | p50 | p99 | max | events/s | of which until the FIFO (p50 / p99) |"
+        "| implementation | p50 | p99 | max | events/s | of which until the FIFO (p50 / p99) | CPU per event: child / server + load |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (i, name) in names.iter().enumerate() {
         let split = if med(i, |s| s.at_fifo_p50_ms).is_nan() {
             "-".to_owned()
@@ -589,11 +607,13 @@ fn latency_table(names: &[&str], samples: &[Vec<Sample>], events: usize) -> Stri
         };
         let _ = writeln!(
             out,
-            "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {split} |",
+            "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {split} | {:.1} / {:.1} µs |",
             med(i, |s| s.latency_p50_ms),
             med(i, |s| s.latency_p99_ms),
             med(i, |s| s.latency_max_ms),
             med(i, |s| s.event_rate),
+            med(i, |s| s.cpu_us_per_event),
+            med(i, |s| s.server_cpu_us_per_event),
         );
     }
     out

@@ -7,7 +7,10 @@
 //! * I5: a relist after 410 Gone (history compacted, watches closed): the peak of live heap
 //!   during the relist against the steady heap before it.
 //! * I4: watch event -> handler latency while the server creates pods at 10k/s (each pod
-//!   carries the wall-clock time it was created; both processes read the same clock).
+//!   carries the wall-clock time it was created; both processes read the same clock). The
+//!   floor is a bare `kube` watch of the same stream in a child of its own (no informer, no
+//!   cache): the server, the transport and kube's decoding alone. For flywheel the table also
+//!   splits the latency at the FIFO (a transform notes each event's delay as it is queued).
 //! * I6: `by_index` on one namespace holding 1k of 100k objects against a full scan (ours, and
 //!   kube-runtime's `Store::state()` filtered, since its store has no index).
 //!
@@ -18,7 +21,9 @@
 //! the same with managedFields cleared by `.modify()` before the store, since flywheel strips
 //! them by default. Not a criterion bench: it writes `target/bench-extra/informer.md`, which
 //! `cargo xtask bench` adds to its report. `--test` runs one small round.
-//! `FLYWHEEL_BENCH_PODS` (default 100000) and `FLYWHEEL_BENCH_ROUNDS` (default 3) size it.
+//! `FLYWHEEL_BENCH_PODS` (default 100000), `FLYWHEEL_BENCH_ROUNDS` (default 3) and
+//! `FLYWHEEL_BENCH_EVENTS` (I4's events, default 20000) size it; `FLYWHEEL_BENCH_ONLY=i4` runs
+//! I4 alone (each child still syncs its cache first; no relist, no I6, no report file).
 #![allow(
     clippy::print_stdout,
     clippy::disallowed_methods,
@@ -44,13 +49,17 @@ use informer::{
     Indexer, KubeListerWatcher, KubeObject, NAMESPACE_INDEX, SharedIndexInformer, handler_fn,
 };
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde_json::json;
 use timer_wheel::Driver;
 
 /// The implementations a child can run.
 const IMPLS: [&str; 3] = ["flywheel", "kube-runtime", "kube-runtime+strip"];
+
+/// I4's floor: a bare `kube` watch of the same stream, no informer, no cache (the server, the
+/// transport and kube's decoding alone).
+const FLOOR: &str = "kube-watch";
 
 /// A pod of about 4 KiB of JSON: labels, annotations, managedFields, two containers with env
 /// and mounts, and a status with conditions.
@@ -149,6 +158,14 @@ struct Sample {
     relist_peak_over_steady: f64,
     latency_p50_ms: f64,
     latency_p99_ms: f64,
+    latency_max_ms: f64,
+    /// flywheel: the delay of the same events when they entered the FIFO.
+    at_fifo_p50_ms: f64,
+    at_fifo_p99_ms: f64,
+    /// CPU time of the child (every thread) per I4 event, in µs.
+    cpu_us_per_event: f64,
+    /// CPU time of the parent (load loop + server) per I4 event, in µs.
+    server_cpu_us_per_event: f64,
     event_rate: f64,
 }
 
@@ -159,11 +176,21 @@ struct Seen {
     relisted: AtomicUsize,
     /// Latencies (ns) of the events that carry a send time, while measuring.
     latencies: std::sync::Mutex<Vec<u64>>,
+    /// flywheel only: the same events' delay when they enter the FIFO (read by a transform,
+    /// on the reflector's task), which splits the latency into "server + transport + decode +
+    /// reflector" and "FIFO pop + cache + processor + listener".
+    at_fifo: std::sync::Mutex<Vec<u64>>,
     measuring: std::sync::atomic::AtomicBool,
 }
 
 /// The annotation holding the wall-clock time (ns since the epoch) a latency pod was created.
 const SENT_AT: &str = "bench.flywheel/sent-ns";
+
+/// CPU time this process has used (every thread), in ns.
+fn process_cpu_ns() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .map_or(f64::NAN, |t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
+}
 
 fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -174,7 +201,20 @@ fn now_ns() -> u64 {
 impl Seen {
     /// Records the latency of `pod` if it carries a send time and we are measuring.
     fn observe(&self, pod: &Pod) {
-        if !self.measuring.load(Relaxed) {
+        Self::record(&self.measuring, &self.latencies, pod);
+    }
+
+    /// Records how long `pod` took to reach the FIFO (flywheel's stage split).
+    fn observe_at_fifo(&self, pod: &Pod) {
+        Self::record(&self.measuring, &self.at_fifo, pod);
+    }
+
+    fn record(
+        measuring: &std::sync::atomic::AtomicBool,
+        into: &std::sync::Mutex<Vec<u64>>,
+        pod: &Pod,
+    ) {
+        if !measuring.load(Relaxed) {
             return;
         }
         let sent = pod
@@ -185,7 +225,7 @@ impl Seen {
             .and_then(|v| v.parse::<u64>().ok());
         if let Some(sent) = sent {
             let latency = now_ns().saturating_sub(sent);
-            if let Ok(mut all) = self.latencies.lock() {
+            if let Ok(mut all) = into.lock() {
                 all.push(latency);
             }
         }
@@ -230,6 +270,13 @@ fn child(which: &str, url: &str, pods: usize) {
                         Driver::global().clone(),
                     )
                     .name("pods")
+                    .transform({
+                        let seen = Arc::clone(&seen);
+                        move |pod: Arc<KubeObject<Pod>>| {
+                            seen.observe_at_fifo(&pod.0);
+                            Ok(pod)
+                        }
+                    })
                     .build(),
                 );
                 let on_add = Arc::clone(&seen);
@@ -254,6 +301,47 @@ fn child(which: &str, url: &str, pods: usize) {
                 let running = Arc::clone(&informer);
                 tokio::spawn(async move { running.run(std::future::pending()).await });
                 Box::new(informer)
+            }
+            FLOOR => {
+                // No cache, no initial sync: a bare watch from the current version, each
+                // event decoded by kube and observed on the task that reads the stream.
+                let rv = api
+                    .list_metadata(&ListParams::default().limit(1))
+                    .await
+                    .expect("list for a resourceVersion")
+                    .metadata
+                    .resource_version
+                    .expect("a list resourceVersion");
+                seen.initial.store(pods, Relaxed);
+                let seen = Arc::clone(&seen);
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let mut rv = rv;
+                    loop {
+                        let params = WatchParams::default().timeout(290);
+                        let Ok(stream) = api.watch(&params, &rv).await else {
+                            return;
+                        };
+                        let mut stream = std::pin::pin!(stream);
+                        while let Some(event) = stream.next().await {
+                            match event {
+                                Ok(
+                                    WatchEvent::Added(pod)
+                                    | WatchEvent::Modified(pod)
+                                    | WatchEvent::Deleted(pod),
+                                ) => {
+                                    seen.observe(&pod);
+                                    if let Some(v) = pod.metadata.resource_version {
+                                        rv = v;
+                                    }
+                                }
+                                Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                                Ok(WatchEvent::Error(_)) | Err(_) => return,
+                            }
+                        }
+                    }
+                });
+                Box::new(())
             }
             peer => {
                 let strip = peer.ends_with("+strip");
@@ -322,17 +410,32 @@ fn child(which: &str, url: &str, pods: usize) {
                 }
                 command if command.starts_with("latency ") => {
                     let n: usize = command[8..].parse().expect("a count");
-                    if let Ok(mut all) = seen.latencies.lock() {
-                        all.clear();
+                    for v in [&seen.latencies, &seen.at_fifo] {
+                        if let Ok(mut all) = v.lock() {
+                            all.clear();
+                        }
                     }
                     seen.measuring.store(true, Relaxed);
+                    let cpu = process_cpu_ns();
                     println!("armed");
                     wait_until("the latency events", || seen.measured() >= n).await;
+                    let cpu_us_per_event = (process_cpu_ns() - cpu) / 1e3 / n as f64;
                     seen.measuring.store(false, Relaxed);
-                    let mut all = seen.latencies.lock().map(|l| l.clone()).unwrap_or_default();
-                    all.sort_unstable();
-                    let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize] as f64 / 1e6;
-                    println!("latency {} {}", at(0.5), at(0.99));
+                    let quantiles = |v: &std::sync::Mutex<Vec<u64>>| {
+                        let mut all = v
+                            .lock()
+                            .map(|mut l| std::mem::take(&mut *l))
+                            .unwrap_or_default();
+                        all.sort_unstable();
+                        let at = |q: f64| {
+                            all.get(((all.len().max(1) - 1) as f64 * q) as usize)
+                                .map_or(f64::NAN, |&ns| ns as f64 / 1e6)
+                        };
+                        (at(0.5), at(0.99), at(1.0))
+                    };
+                    let (p50, p99, max) = quantiles(&seen.latencies);
+                    let (f50, f99, _) = quantiles(&seen.at_fifo);
+                    println!("latency {p50} {p99} {max} {f50} {f99} {cpu_us_per_event}");
                 }
                 _ => break,
             }
@@ -397,29 +500,35 @@ impl Drop for Running {
     }
 }
 
-/// One child's sync and relist.
+/// One child's sync, relist (unless `relist` is false) and event latency.
 fn measure(
     server: &ServerHandle,
     runtime: &tokio::runtime::Runtime,
     which: &str,
     pods: usize,
     latency_events: usize,
+    relist: bool,
 ) -> Sample {
     let mut child = Running::start(which, server.url(), pods);
     let synced = child.expect("synced");
-    child.send("relist");
-    child.expect("armed");
-    let faults = server.faults();
-    runtime.block_on(async {
-        faults.fail_watches(ApiError::expired("too old resource version (bench)"));
-    });
-    let relisted = child.expect("relisted");
+    let relisted = if relist {
+        child.send("relist");
+        child.expect("armed");
+        let faults = server.faults();
+        runtime.block_on(async {
+            faults.fail_watches(ApiError::expired("too old resource version (bench)"));
+        });
+        child.expect("relisted")
+    } else {
+        vec![f64::NAN]
+    };
 
     // I4: pods created at 10k/s, each stamped with its creation time.
     let events = latency_events;
     child.send(&format!("latency {events}"));
     child.expect("armed");
     let tag = fastrand::u32(..);
+    let server_cpu = process_cpu_ns();
     let started = Instant::now();
     for i in 0..events {
         // Batches of 10 every millisecond: 10k/s.
@@ -439,6 +548,9 @@ fn measure(
     }
     let event_rate = events as f64 / started.elapsed().as_secs_f64();
     let latency = child.expect("latency");
+    // This process: the load loop and the server (encoding the child's watch), until the child
+    // saw every event.
+    let server_cpu_us_per_event = (process_cpu_ns() - server_cpu) / 1e3 / events as f64;
     for i in 0..events {
         let _ = server.delete("", "v1", "pods", "default", &format!("lat-{tag:08x}-{i}"));
     }
@@ -450,6 +562,11 @@ fn measure(
         relist_peak_over_steady: relisted[0],
         latency_p50_ms: latency[0],
         latency_p99_ms: latency[1],
+        latency_max_ms: latency[2],
+        at_fifo_p50_ms: latency[3],
+        at_fifo_p99_ms: latency[4],
+        cpu_us_per_event: latency[5],
+        server_cpu_us_per_event,
         event_rate,
     }
 }
@@ -457,6 +574,49 @@ fn measure(
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// I4 with its floor and flywheel's split at the FIFO, medians over the rounds.
+fn latency_table(names: &[&str], samples: &[Vec<Sample>], events: usize) -> String {
+    let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
+    let rounds = samples.first().map_or(0, Vec::len);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### I4: watch event -> handler latency, {events} pods created at 10k/s (median of {rounds} rounds)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| implementation | p50 | p99 | max | events/s | of which until the FIFO (p50 / p99) | CPU per event: child / server + load |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        let split = if med(i, |s| s.at_fifo_p50_ms).is_nan() {
+            "-".to_owned()
+        } else {
+            format!(
+                "{:.2} / {:.2} ms",
+                med(i, |s| s.at_fifo_p50_ms),
+                med(i, |s| s.at_fifo_p99_ms)
+            )
+        };
+        let label = if *name == FLOOR {
+            format!("{name} (floor: bare watch, no informer)")
+        } else {
+            (*name).to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {split} | {:.1} / {:.1} µs |",
+            med(i, |s| s.latency_p50_ms),
+            med(i, |s| s.latency_p99_ms),
+            med(i, |s| s.latency_max_ms),
+            med(i, |s| s.event_rate),
+            med(i, |s| s.cpu_us_per_event),
+            med(i, |s| s.server_cpu_us_per_event),
+        );
+    }
+    out
 }
 
 /// I6: `by_index` over one namespace of 1k in 100k objects, against full scans.
@@ -551,7 +711,14 @@ fn main() {
     } else {
         env("FLYWHEEL_BENCH_ROUNDS", 3)
     };
-    let latency_events = if test { 100 } else { 20_000 };
+    let latency_events = if test {
+        100
+    } else {
+        env("FLYWHEEL_BENCH_EVENTS", 20_000)
+    };
+    // `FLYWHEEL_BENCH_ONLY=i4`: only the event latency (each child still syncs its cache first,
+    // since the latency is that of a full informer; no relist, no I6, no report file).
+    let only_i4 = std::env::var("FLYWHEEL_BENCH_ONLY").is_ok_and(|v| v.eq_ignore_ascii_case("i4"));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -579,18 +746,27 @@ fn main() {
         seeding.elapsed()
     );
 
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); IMPLS.len()];
+    // The three implementations, then the floor (I4 only).
+    let all: Vec<&str> = IMPLS.iter().copied().chain([FLOOR]).collect();
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); all.len()];
     for round in 0..rounds {
-        let mut order: Vec<usize> = (0..IMPLS.len()).collect();
-        order.rotate_left(round % IMPLS.len());
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.rotate_left(round % all.len());
         for i in order {
-            let s = measure(&server, &runtime, IMPLS[i], pods, latency_events);
-            println!("round {round} {:<20} {s:?}", IMPLS[i]);
+            let relist = !only_i4 && all[i] != FLOOR;
+            let s = measure(&server, &runtime, all[i], pods, latency_events, relist);
+            println!("round {round} {:<20} {s:?}", all[i]);
             samples[i].push(s);
         }
     }
 
     let med = |i: usize, f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
+    let i4 = latency_table(&all, &samples, latency_events);
+    if only_i4 {
+        println!("{i4}");
+        runtime.block_on(server.shutdown());
+        return;
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -635,6 +811,7 @@ fn main() {
             ratio(|s| s.heap_per_pod),
         );
     }
+    out.push_str(&i4);
     out.push_str(&by_index_vs_scan(
         if test { 2_000 } else { 100_000 },
         if test { 3 } else { 51 },

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
+use axum::serve::ListenerExt as _;
 use parking_lot::RwLock;
 use serde_json::Value;
 
@@ -183,6 +184,14 @@ impl Builder {
         let router = axum::Router::new()
             .fallback(server::handle)
             .with_state(Arc::clone(&shared));
+        // TCP_NODELAY on every connection, as a real API server (Go sets it by default): a
+        // watch writes small chunks, and with Nagle's algorithm each one after the first waits
+        // for the client's delayed ACK (up to 40 ms on Linux) before it leaves.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+            }
+        });
         let task = tokio::spawn(async move {
             let stopped = async move {
                 let _ = stop_rx.wait_for(|s| *s).await;

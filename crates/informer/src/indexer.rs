@@ -17,6 +17,9 @@
 //!   is dropped after the lock is released.
 //! * User code (key and index functions) runs under the write lock during writes: it must not
 //!   call back into the indexer.
+//! * `items`, each index and each index value's key set are [`ShardedMap`]s: a large one grows
+//!   a 256th at a time, so no single write (hence no event, on the pop thread) waits for the
+//!   whole cache to be rehashed (GOALS I4; see [`crate::sharded`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,10 +32,10 @@ use parking_lot::RwLock;
 use crate::error::IndexerError;
 use crate::index::{IndexFn, NAMESPACE_INDEX};
 use crate::object::{Resource, same_object_version, same_version};
+use crate::sharded::{ShardedMap, ShardedSet};
 
-/// One index: value → keys filed under it (never empty). Maps here hash with foldhash
-/// (hashbrown's default: fast, seeded per process), not SipHash.
-type Index = HashMap<String, HashSet<Arc<str>>>;
+/// One index: value → keys filed under it (never empty).
+type Index = ShardedMap<String, ShardedSet<Arc<str>>>;
 
 /// Decides whether a listed object is the same version as the cached one, so `replace` can
 /// keep the cached `Arc` and drop the listed copy at once.
@@ -91,7 +94,7 @@ pub struct Indexer<K> {
 }
 
 struct State<K> {
-    items: HashMap<Arc<str>, Arc<K>>,
+    items: ShardedMap<Arc<str>, Arc<K>>,
     /// Sorted by name, so index work happens in a deterministic order.
     indexers: BTreeMap<String, IndexFn<K>>,
     indices: HashMap<String, Index>,
@@ -167,7 +170,7 @@ impl<K> IndexerBuilder<K> {
             key_fn: self.key_fn,
             same_version: self.same_version,
             state: RwLock::new(State {
-                items: HashMap::new(),
+                items: ShardedMap::new(),
                 indexers: self.indexers,
                 indices,
                 indexers_generation: 0,
@@ -333,7 +336,7 @@ impl<K> Indexer<K> {
             }
             (state.indexers.clone(), state.indexers_generation)
         };
-        let mut items = HashMap::with_capacity(keyed.len());
+        let mut items = ShardedMap::with_capacity(keyed.len());
         for (key, obj) in keyed {
             items.insert(key, obj);
         }
@@ -642,7 +645,7 @@ struct IndexChange {
 /// Builds indexes `indexers` over `items`; fallible, touches nothing shared.
 fn build_indices<K>(
     indexers: &BTreeMap<String, IndexFn<K>>,
-    items: &HashMap<Arc<str>, Arc<K>>,
+    items: &ShardedMap<Arc<str>, Arc<K>>,
 ) -> Result<HashMap<String, Index>, IndexerError> {
     let mut indices = HashMap::with_capacity(indexers.len());
     for (name, f) in indexers {

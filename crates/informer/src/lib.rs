@@ -190,6 +190,7 @@ mod processor;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod reflector;
+mod sharded;
 mod sync;
 
 pub use backoff::{BACKOFF_CAP, BACKOFF_INITIAL, BACKOFF_RESET_AFTER, Backoff};

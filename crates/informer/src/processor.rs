@@ -285,6 +285,10 @@ impl<K: Send + Sync + 'static> SharedProcessor<K> {
     /// The informer's initial list has been processed (SI-15): every handler's `has_synced`
     /// turns true once it has handled its initial adds (SI-16). Idempotent.
     pub fn set_upstream_synced(&self) {
+        // The pop loop calls this after every pop once synced: a shared lock suffices then.
+        if self.state.read().upstream_synced {
+            return;
+        }
         let mut state = self.state.write();
         if state.upstream_synced {
             return;

@@ -282,11 +282,11 @@ async fn syncs_then_sees_changes_in_order_and_rewatches_without_relisting() {
         "managedFields are stripped"
     );
     assert_eq!(r.cached(), r.served().await);
-    // The reflector records an event's version after handing the event to the FIFO, so a
-    // handler may see the event first (as in client-go): wait for the version, bounded.
-    let latest = r.server.resource_version().to_string();
-    r.until("the last version", |r| {
-        r.informer.last_sync_resource_version() == latest
+    // The reflector records an event's version right after it queued the event (RF-13, as
+    // client-go's watch handler): a handler may see the event a moment before that.
+    let served_rv = r.server.resource_version().to_string();
+    r.until("the reflector records the delete's version", |r| {
+        r.informer.last_sync_resource_version() == served_rv
     })
     .await;
 

@@ -88,7 +88,7 @@ pub(crate) fn delete_stale_namespaces() -> Vec<String> {
         let Some(rest) = name.strip_prefix("flywheel-") else {
             continue;
         };
-        let ours = ["echo-", "fwd-a-", "fwd-b-", "off-a-", "off-b-"]
+        let ours = ["echo-", "fwd-a-", "fwd-b-", "off-a-", "off-b-", "udp-a-", "udp-b-"]
             .iter()
             .any(|what| rest.starts_with(what));
         let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());

@@ -141,7 +141,14 @@ pub(crate) fn run_once(
             None
         }
     };
-    drive(a, b, (addr_a, addr_b), bytes, load_cpu, forwarder)
+    drive(
+        (a, &name_a),
+        (b, &name_b),
+        (addr_a, addr_b),
+        bytes,
+        load_cpu,
+        forwarder,
+    )
         .map_err(|e| format!("{}: {e}", imp.name()))
 }
 

@@ -289,14 +289,15 @@ fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) ->
     out.push('\n');
     let _ = writeln!(
         out,
-        "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | Gb/s ratio | CPU ratio |"
+        "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | TUN drops | Gb/s ratio | CPU ratio |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     let summary = |r: &[ForwardRun]| {
         let g: Vec<f64> = r.iter().map(|r| r.gbps).collect();
         let c: Vec<f64> = r.iter().map(|r| r.cpu_s_per_gb).collect();
         (g, c, r.iter().map(|r| r.retransmits).sum::<u64>())
     };
+    let drops = |r: &[ForwardRun]| r.iter().map(|r| r.tun_drops).sum::<u64>();
     for (imp, r) in runs.values() {
         let (g, c, retrans) = summary(r);
         let (g_lo, g_hi) = spread(&g);
@@ -314,10 +315,11 @@ fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) ->
         };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {retrans} | {gr} | {cr} |",
+            "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {retrans} | {} | {gr} | {cr} |",
             imp.label(),
             median(&g),
             median(&c),
+            drops(r),
         );
     }
     out

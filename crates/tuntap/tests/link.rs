@@ -36,6 +36,25 @@ fn up_down_mtu_txqueuelen() {
 }
 
 #[test]
+fn the_builder_sets_txqueuelen() {
+    if !privileged("the_builder_sets_txqueuelen") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let _dev = Device::builder()
+            .name("flyl9")
+            .txqueuelen(2000)
+            .open()
+            .unwrap();
+        assert!(ns.ip(&["link", "show", "flyl9"]).contains("qlen 2000"));
+        // Without the option the kernel's default stays.
+        let _other = Device::builder().name("flyl8").open().unwrap();
+        assert!(ns.ip(&["link", "show", "flyl8"]).contains("qlen 500"));
+    });
+}
+
+#[test]
 fn addresses_and_routes() {
     if !privileged("addresses_and_routes") {
         return;

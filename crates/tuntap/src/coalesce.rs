@@ -138,6 +138,19 @@ pub(crate) async fn drive<W: Writer>(
     out
 }
 
+/// Write a batch of one packet: there is nothing to merge, so no plan is made and the packet
+/// goes out with a plain header, exactly the frame [`drive`] would write for it. This keeps
+/// the offload path as cheap as a plain write for a program that sends packet by packet.
+pub(crate) async fn drive_one<W: Writer>(packet: &[u8], prefix: Prefix, mut write: W) -> Outcome {
+    let plain = VnetHdr::NONE.to_bytes();
+    let result = write_one(&mut write, prefix, &plain, packet, false).await;
+    Outcome {
+        sent: usize::from(result.is_ok()),
+        refused: Protocols::NONE,
+        error: result.err(),
+    }
+}
+
 /// Run a future whose every await completes at once (see the module docs).
 ///
 /// # Panics
@@ -303,6 +316,54 @@ mod tests {
         assert!(matches!(out.into_result(), Ok(4)));
         let (out, _, _) = fake(&bytes, VNET, &[], Some(0));
         assert!(out.into_result().is_err());
+    }
+
+    #[test]
+    fn a_single_packet_is_written_as_its_one_frame_plan_would() {
+        for prefix in [
+            VNET,
+            Prefix {
+                pi: true,
+                vnet: true,
+            },
+            Prefix {
+                pi: true,
+                vnet: false,
+            },
+        ] {
+            for packet in batch() {
+                let (planned, written, _) = fake(std::slice::from_ref(&packet), prefix, &[], None);
+                let mut direct: Vec<Vec<u8>> = Vec::new();
+                let out = now(drive_one(
+                    &packet,
+                    prefix,
+                    Fake(|bufs: &[IoSlice<'_>], coalesced: bool| {
+                        assert!(!coalesced);
+                        direct.push(bufs.iter().flat_map(|b| b.iter().copied()).collect());
+                        Ok(0)
+                    }),
+                ));
+                assert_eq!((out.sent, planned.sent), (1, 1));
+                assert_eq!(direct.len(), 1);
+                let tail = &direct[0][direct[0].len() - packet.len()..];
+                assert_eq!(tail, packet.as_slice());
+                assert_eq!(written.len(), 1);
+                assert_eq!(written[0].0, VnetHdr::NONE);
+                let prefix_len = usize::from(prefix.pi) * 4 + usize::from(prefix.vnet) * VNET_HDR_LEN;
+                assert_eq!(direct[0].len(), prefix_len + packet.len());
+                if prefix.vnet {
+                    let at = usize::from(prefix.pi) * 4;
+                    assert_eq!(VnetHdr::parse(&direct[0][at..]).unwrap(), VnetHdr::NONE);
+                }
+            }
+        }
+        let failed = now(drive_one(
+            &[0x45],
+            VNET,
+            Fake(|_: &[IoSlice<'_>], _: bool| Err(einval())),
+        ));
+        assert_eq!(failed.sent, 0);
+        assert!(failed.into_result().is_err());
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub(crate) fn run_once(
         load_cpu,
         Some(forwarder),
     )
-        .map_err(|e| format!("{}: {e}", imp.name()))
+    .map_err(|e| format!("{}: {e}", imp.name()))
 }
 
 /// The forwarding thread of a run: returns the CPU time spent forwarding, in nanoseconds.

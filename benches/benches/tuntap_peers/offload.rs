@@ -149,7 +149,7 @@ pub(crate) fn run_once(
         load_cpu,
         forwarder,
     )
-        .map_err(|e| format!("{}: {e}", imp.name()))
+    .map_err(|e| format!("{}: {e}", imp.name()))
 }
 
 /// A veth pair `name_a` (in `a`) – `name_b` (in `b`), addressed and routed like the TUN pairs.
@@ -214,7 +214,10 @@ pub(crate) fn flywheel_segments(from: &tuntap::Device, to: &tuntap::Device) -> s
 }
 
 /// Pass each super-packet through whole, header included.
-pub(crate) fn flywheel_passthrough(from: &tuntap::Device, to: &tuntap::Device) -> std::io::Result<()> {
+pub(crate) fn flywheel_passthrough(
+    from: &tuntap::Device,
+    to: &tuntap::Device,
+) -> std::io::Result<()> {
     let mut raw = vec![0u8; VNET_HDR_LEN + 65_535];
     loop {
         let n = from.recv(&mut raw).map_err(std::io::Error::other)?;

@@ -227,7 +227,9 @@ fn blast(
                     Ok(_) => left -= n as u64,
                     // The device's queue is full and the packet was dropped, or the socket's
                     // buffer: count it sent (lost) and go on.
-                    Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => left -= n as u64,
+                    Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => {
+                        left -= n as u64
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -349,7 +349,8 @@ mod tests {
                 assert_eq!(tail, packet.as_slice());
                 assert_eq!(written.len(), 1);
                 assert_eq!(written[0].0, VnetHdr::NONE);
-                let prefix_len = usize::from(prefix.pi) * 4 + usize::from(prefix.vnet) * VNET_HDR_LEN;
+                let prefix_len =
+                    usize::from(prefix.pi) * 4 + usize::from(prefix.vnet) * VNET_HDR_LEN;
                 assert_eq!(direct[0].len(), prefix_len + packet.len());
                 if prefix.vnet {
                     let at = usize::from(prefix.pi) * 4;

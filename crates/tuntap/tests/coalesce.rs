@@ -300,8 +300,18 @@ fn udp_segment_sends_round_trip_through_uso() {
             let udp = common::parse_udp4(&bytes).expect("a UDP datagram");
             assert_eq!((udp.1, udp.3), (PORT, PEER_PORT));
             let l4 = &bytes[20..];
-            let pseudo = [&bytes[12..20], &[0, 17], &(l4.len() as u16).to_be_bytes(), l4].concat();
-            assert_eq!(common::checksum(&pseudo), 0, "datagram {i} checksum verifies");
+            let pseudo = [
+                &bytes[12..20],
+                &[0, 17],
+                &(l4.len() as u16).to_be_bytes(),
+                l4,
+            ]
+            .concat();
+            assert_eq!(
+                common::checksum(&pseudo),
+                0,
+                "datagram {i} checksum verifies"
+            );
             let mut echo = first.clone();
             echo.id = first.id.wrapping_add(i as u16);
             echo.payload = udp.4;

@@ -21,7 +21,10 @@
 //! criterion bench: it prints the tables and writes `target/bench-extra/tuntap.md`, which
 //! `cargo xtask bench tuntap` adds to its report. With `--test` (CI) it runs once on tiny
 //! counts; `--quick` takes fewer rounds;
-//! `--only=echo,forward,offload,udp` runs some of the parts. Without root it is skipped with a message. The
+//! `--only=echo,forward,offload,udp` runs some of the parts. `FLYWHEEL_BENCH_TXQUEUELEN=N`
+//! gives every device (every implementation's) that transmit queue length instead of the
+//! kernel's 500, to see how much of N4's retransmits are TUN queue drops (the `TUN drops`
+//! column). Without root it is skipped with a message. The
 //! namespaces, and so every device in them, are deleted at the end, also on error or panic.
 #![allow(
     clippy::print_stdout,

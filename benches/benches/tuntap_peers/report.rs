@@ -220,7 +220,9 @@ pub(crate) fn udp_table(runs: &Runs<UdpRun, UdpImpl>, bytes: u64, cpus: (usize, 
         out,
         "\n## tuntap/udp_forward (N6)\n\n{} MiB of {}-byte UDP datagrams from namespace A to a \
          `UDP_GRO` receiver in namespace B through a forwarder between two TUN devices; the \
-         sender blasts (loss is what the TUN queues and the socket dropped). \
+         sender keeps in flight at most 3/4 of what the sending TUN queue holds (500 packets: \
+         525 kB of datagrams, 2 MiB with USO), by the receiver's count in shared memory; \
+         loss is what was written off after 5 ms without progress. \
          `single_plain_sender`: one `send` per datagram, single-packet forwarder; \
          `single_gso_sender`: `UDP_SEGMENT` sends (the kernel segments before the device), \
          single-packet forwarder; `uso_segments`: USO on the devices, `gso::split` + \
@@ -267,13 +269,18 @@ pub(crate) fn udp_table(runs: &Runs<UdpRun, UdpImpl>, bytes: u64, cpus: (usize, 
             median(&l),
         );
     }
-    if let (Some((seg, _)), Some((single, _))) =
-        (medians(UdpImpl::UsoSegments), medians(UdpImpl::SingleGso))
+    let best_single = [UdpImpl::SinglePlain, UdpImpl::SingleGso]
+        .into_iter()
+        .filter_map(|i| medians(i).map(|m| (i, m.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some((seg, _)), Some((single, single_gbps))) =
+        (medians(UdpImpl::UsoSegments), best_single)
     {
         let _ = writeln!(
             out,
-            "\nN6: uso_segments / single_gso_sender = {:.2}x Gb/s (goal >= 3x).",
-            seg / single
+            "\nN6: uso_segments / the faster single-packet row ({}) = {:.2}x Gb/s (goal >= 3x).",
+            single.name(),
+            seg / single_gbps
         );
     }
     out

@@ -4,14 +4,16 @@
 //! it segments them in software first and the forwarder sees every datagram on its own.
 //!
 //! The receiver in namespace B has `UDP_GRO` on in every configuration, so a super-packet the
-//! kernel delivers whole is one `recv`; it counts payload bytes. The sender blasts (UDP has no
-//! flow control): what the TUN queues or the socket cannot hold is dropped and reported as
-//! loss, and the rate is the received bytes over the time from the first send to the last
-//! datagram received.
+//! kernel delivers whole is one `recv`; it counts payload bytes. UDP has no flow control, and
+//! a sender that blasts measures mostly who wins the shared CPU (runs swung 2x), so the sender
+//! keeps at most [`UdpImpl::window`] bytes in flight, reading the receiver's count from
+//! shared memory (both ends are threads of this process); bytes still unreceived after
+//! [`WRITE_OFF`] without progress are written off as lost. The rate is the received bytes over
+//! the time from the first send to the last datagram received.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{setsockopt, sockopt};
@@ -30,6 +32,12 @@ const PER_SEND: usize = 40;
 const PORT: u16 = 6_000;
 /// After the sender is done, the receiver stops once nothing arrived for this long.
 const QUIET: Duration = Duration::from_millis(200);
+/// The sending device's queue, in packets (the kernel's default `txqueuelen`).
+const QUEUE: u64 = 500;
+/// The most bytes in flight for any configuration (the receiver's buffer is 4 MiB).
+const MAX_WINDOW: u64 = 2 << 20;
+/// A window that does not move for this long counts as lost.
+const WRITE_OFF: Duration = Duration::from_millis(5);
 
 /// One UDP configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +82,17 @@ impl UdpImpl {
 
     fn gso_sender(self) -> bool {
         self != UdpImpl::SinglePlain
+    }
+
+    /// Bytes the sender keeps in flight: three quarters of what the sending device's queue
+    /// holds (500 datagrams without USO, 500 super-packets with it), at most [`MAX_WINDOW`],
+    /// so each configuration gets the most it can have without overflowing that queue.
+    pub(crate) fn window(self) -> u64 {
+        let packet = match self {
+            UdpImpl::SinglePlain | UdpImpl::SingleGso => DATAGRAM,
+            UdpImpl::UsoSegments | UdpImpl::UsoPassthrough => DATAGRAM * PER_SEND,
+        } as u64;
+        (QUEUE * packet * 3 / 4).min(MAX_WINDOW)
     }
 }
 
@@ -152,7 +171,14 @@ pub(crate) fn run_once(
                 .map_err(|e| format!("spawning the forwarder: {e}"))?
         }
     };
-    let stream = blast(a, b, (addr_a, addr_b), bytes, imp.gso_sender(), load_cpu);
+    let stream = blast(
+        a,
+        b,
+        (addr_a, addr_b),
+        bytes,
+        (imp.gso_sender(), imp.window()),
+        load_cpu,
+    );
     let cpu_ns = stop(a, b, (addr_a, addr_b), forwarder)?;
     let (received, elapsed) = stream.map_err(|e| format!("{}: UDP stream: {e}", imp.name()))?;
     if received == 0 {
@@ -166,15 +192,15 @@ pub(crate) fn run_once(
     })
 }
 
-/// Send `bytes` of 1400-byte datagrams from `addr_a` in `a` to a `UDP_GRO` receiver on
-/// `addr_b` in `b` (both on `cpu`); returns the payload bytes received and the time from the
+/// Send `bytes` of 1400-byte datagrams (with `UDP_SEGMENT` when `gso`, at most `window` bytes
+/// in flight) from `addr_a` in `a` to a `UDP_GRO` receiver on `addr_b` in `b` (both on `cpu`); returns the payload bytes received and the time from the
 /// first send to the last datagram received.
 fn blast(
     a: &BenchNetns,
     b: &BenchNetns,
     (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
     bytes: u64,
-    gso: bool,
+    (gso, window): (bool, u64),
     cpu: usize,
 ) -> std::io::Result<(u64, Duration)> {
     let receiver =
@@ -191,6 +217,7 @@ fn blast(
         setsockopt(&sender.as_fd(), sockopt::UdpGsoSegment, &(DATAGRAM as i32))?;
     }
     let done = AtomicBool::new(false);
+    let received = AtomicU64::new(0);
     let start = Instant::now();
     std::thread::scope(|s| {
         let counter = s.spawn(|| -> std::io::Result<(u64, Duration)> {
@@ -201,6 +228,7 @@ fn blast(
                 match receiver.recv(&mut buf) {
                     Ok(n) => {
                         total += n as u64;
+                        received.store(total, Ordering::Release);
                         last = start.elapsed();
                     }
                     Err(e)
@@ -220,15 +248,28 @@ fn blast(
         let sent = s.spawn(|| -> std::io::Result<()> {
             pin(cpu);
             let chunk = vec![0x5au8; if gso { DATAGRAM * PER_SEND } else { DATAGRAM }];
-            let mut left = bytes;
-            while left > 0 {
-                let n = left.min(chunk.len() as u64) as usize;
+            let (mut sent, mut written_off) = (0u64, 0u64);
+            let (mut seen, mut since) = (0u64, Instant::now());
+            while sent < bytes {
+                let got = received.load(Ordering::Acquire);
+                if got != seen {
+                    (seen, since) = (got, Instant::now());
+                }
+                if sent.saturating_sub(written_off + got) > window {
+                    if since.elapsed() > WRITE_OFF {
+                        written_off = sent - got;
+                        since = Instant::now();
+                    }
+                    std::thread::yield_now();
+                    continue;
+                }
+                let n = (bytes - sent).min(chunk.len() as u64) as usize;
                 match sender.send(&chunk[..n]) {
-                    Ok(_) => left -= n as u64,
+                    Ok(_) => sent += n as u64,
                     // The device's queue is full and the packet was dropped, or the socket's
                     // buffer: count it sent (lost) and go on.
                     Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => {
-                        left -= n as u64
+                        sent += n as u64
                     }
                     Err(e) => return Err(e),
                 }

@@ -127,7 +127,10 @@ fuzz_target!(|data: &[u8]| {
     for frame in plan.frames() {
         let members: Vec<usize> = frame.members().collect();
         assert!(!members.is_empty(), "a frame without packets");
-        assert!(members.windows(2).all(|w| w[0] < w[1]), "members out of order");
+        assert!(
+            members.windows(2).all(|w| w[0] < w[1]),
+            "members out of order"
+        );
         for &m in &members {
             assert!(!std::mem::replace(&mut seen[m], true), "packet {m} twice");
         }
@@ -151,7 +154,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(seen.iter().all(|&s| s), "a packet in no frame");
     // Per flow, the write order is the input order.
     for (i, &a) in order.iter().enumerate() {
-        let Some(fa) = flow(&packets[a]) else { continue };
+        let Some(fa) = flow(&packets[a]) else {
+            continue;
+        };
         for &b in &order[i + 1..] {
             if flow(&packets[b]).as_ref() == Some(&fa) {
                 assert!(a < b, "flow reordered: {a} written before {b}");

@@ -195,6 +195,7 @@ fn link_events_stream() {
     assert!(saw_removed);
 }
 
+#[cfg(feature = "async")]
 #[tokio::test(flavor = "current_thread")]
 async fn link_events_awaited_on_tokio() {
     if !privileged("link_events_awaited_on_tokio") {
@@ -241,6 +242,7 @@ async fn link_events_awaited_on_tokio() {
     assert!(saw_removed, "the device went away");
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn link_events_await_needs_a_runtime() {
     if !privileged("link_events_await_needs_a_runtime") {
@@ -252,6 +254,7 @@ fn link_events_await_needs_a_runtime() {
 }
 
 /// Polls a future to completion on this thread, without any tokio runtime.
+#[cfg(feature = "async")]
 fn spin_until_ready<F: std::future::Future>(future: F) -> F::Output {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);

@@ -222,7 +222,7 @@ pub(crate) fn udp_table(runs: &Runs<UdpRun, UdpImpl>, bytes: u64, cpus: (usize, 
          `UDP_GRO` receiver in namespace B through a forwarder between two TUN devices; the \
          sender keeps in flight at most 3/4 of what the sending TUN queue holds (500 packets: \
          525 kB of datagrams, 2 MiB with USO), by the receiver's count in shared memory; \
-         loss is what was written off after 5 ms without progress. \
+         loss is what was written off after 100 ms without progress. \
          `single_plain_sender`: one `send` per datagram, single-packet forwarder; \
          `single_gso_sender`: `UDP_SEGMENT` sends (the kernel segments before the device), \
          single-packet forwarder; `uso_segments`: USO on the devices, `gso::split` + \

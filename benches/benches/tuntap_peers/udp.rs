@@ -37,7 +37,7 @@ const QUEUE: u64 = 500;
 /// The most bytes in flight for any configuration (the receiver's buffer is 8 MiB).
 const MAX_WINDOW: u64 = 2 << 20;
 /// A window that does not move for this long counts as lost.
-const WRITE_OFF: Duration = Duration::from_millis(5);
+const WRITE_OFF: Duration = Duration::from_millis(100);
 
 /// One UDP configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

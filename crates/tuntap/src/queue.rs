@@ -395,7 +395,10 @@ struct Blocking<'q>(&'q Queue);
 impl coalesce::Writer for Blocking<'_> {
     async fn write(&mut self, bufs: &[IoSlice<'_>], coalesced: bool) -> Result<usize> {
         self.0.check_injected_einval(coalesced)?;
-        self.0.send_vectored(bufs)
+        match bufs {
+            [one] => self.0.send(one),
+            _ => self.0.send_vectored(bufs),
+        }
     }
 }
 

@@ -240,7 +240,10 @@ struct Tokio<'q>(&'q Queue);
 impl crate::coalesce::Writer for Tokio<'_> {
     async fn write(&mut self, bufs: &[IoSlice<'_>], coalesced: bool) -> Result<usize> {
         self.0.check_injected_einval(coalesced)?;
-        self.0.send_vectored_async(bufs).await
+        match bufs {
+            [one] => self.0.send_async(one).await,
+            _ => self.0.send_vectored_async(bufs).await,
+        }
     }
 }
 

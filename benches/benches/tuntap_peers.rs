@@ -13,11 +13,18 @@
 //!   coalesced (flywheel vs tun-rs's offload path), or passed through whole; veth as the
 //!   ceiling.
 //!
+//! - N6 UDP forward: a `UDP_SEGMENT` sender through flywheel's forwarders, single-packet
+//!   against USO (split + coalesced write, and passthrough).
+//!
 //! Program and load are pinned to different CPUs; implementations are interleaved over
 //! several rounds and the tables give medians, spreads and flywheel/peer ratios. Not a
 //! criterion bench: it prints the tables and writes `target/bench-extra/tuntap.md`, which
 //! `cargo xtask bench tuntap` adds to its report. With `--test` (CI) it runs once on tiny
-//! counts; `--quick` takes fewer rounds. Without root it is skipped with a message. The
+//! counts; `--quick` takes fewer rounds;
+//! `--only=echo,forward,offload,udp` runs some of the parts. `FLYWHEEL_BENCH_TXQUEUELEN=N`
+//! gives every device (every implementation's) that transmit queue length instead of the
+//! kernel's 500, to see how much of N4's retransmits are TUN queue drops (the `TUN drops`
+//! column). Without root it is skipped with a message. The
 //! namespaces, and so every device in them, are deleted at the end, also on error or panic.
 #![allow(
     clippy::print_stdout,
@@ -41,6 +48,8 @@ mod offload;
 mod packet;
 #[path = "tuntap_peers/report.rs"]
 mod report;
+#[path = "tuntap_peers/udp.rs"]
+mod udp;
 
 use std::collections::BTreeMap;
 
@@ -57,17 +66,33 @@ struct Sizes {
     forward_rounds: usize,
     /// Whether to cross-check with iperf3 (not in test mode: CI needs no external tool).
     iperf: bool,
+    /// The parts to run (`--only=echo,forward,offload,udp`; all by default).
+    only: Vec<String>,
+}
+
+impl Sizes {
+    /// Whether the part `name` runs.
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let sizes = if args.iter().any(|a| a == "--test") {
+    let only: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--only="))
+        .flat_map(|list| list.split(','))
+        .map(str::to_owned)
+        .collect();
+    let mut sizes = if args.iter().any(|a| a == "--test") {
         Sizes {
             echo_count: 300,
             echo_rounds: 1,
             forward_bytes: 2 << 20,
             forward_rounds: 1,
             iperf: false,
+            only: Vec::new(),
         }
     } else if args.iter().any(|a| a == "--quick") {
         Sizes {
@@ -76,6 +101,7 @@ fn main() {
             forward_bytes: 128 << 20,
             forward_rounds: 2,
             iperf: true,
+            only: Vec::new(),
         }
     } else {
         Sizes {
@@ -84,8 +110,10 @@ fn main() {
             forward_bytes: 512 << 20,
             forward_rounds: 3,
             iperf: true,
+            only: Vec::new(),
         }
     };
+    sizes.only = only;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-extra");
     let _ = std::fs::create_dir_all(&dir);
     let table = if env::can_use_tun() {
@@ -95,7 +123,7 @@ fn main() {
                 eprintln!("tuntap_peers: FAILED: {e}");
                 let _ = std::fs::write(
                     dir.join("tuntap.md"),
-                    format!("## tuntap peers (N1..N5)\n\nFAILED: {e}\n"),
+                    format!("## tuntap peers (N1..N6)\n\nFAILED: {e}\n"),
                 );
                 std::process::exit(1);
             }
@@ -103,7 +131,7 @@ fn main() {
     } else {
         let line = "SKIPPED (needs root and /dev/net/tun): tuntap peer benches (N1..N5: echo, TCP forward, offload forward)";
         eprintln!("{line}");
-        format!("## tuntap peers (N1..N5)\n\n{line}\n")
+        format!("## tuntap peers (N1..N6)\n\n{line}\n")
     };
     println!("{table}");
     let _ = std::fs::write(dir.join("tuntap.md"), &table);
@@ -123,7 +151,7 @@ fn run(sizes: &Sizes) -> Result<String, String> {
     }
 
     let mut echo_runs: BTreeMap<Probe, Runs<echo::EchoRun>> = BTreeMap::new();
-    {
+    if sizes.runs("echo") {
         let netns = BenchNetns::create("echo")?;
         let mut run = 0u8;
         // One unrecorded pass first, so no implementation pays for a cold start alone.
@@ -156,8 +184,8 @@ fn run(sizes: &Sizes) -> Result<String, String> {
     }
 
     let mut forward_runs: Runs<forward::ForwardRun> = Runs::new();
-    let iperf_gbps: Option<Vec<f64>>;
-    {
+    let mut iperf_gbps: Option<Vec<f64>> = None;
+    if sizes.runs("forward") {
         let a = BenchNetns::create("fwd-a")?;
         let b = BenchNetns::create("fwd-b")?;
         let mut run = 0u8;
@@ -185,7 +213,7 @@ fn run(sizes: &Sizes) -> Result<String, String> {
     }
 
     let mut offload_runs: Runs<forward::ForwardRun, offload::OffloadImpl> = Runs::new();
-    {
+    if sizes.runs("offload") {
         let a = BenchNetns::create("off-a")?;
         let b = BenchNetns::create("off-b")?;
         let mut run = 0u8;
@@ -203,31 +231,57 @@ fn run(sizes: &Sizes) -> Result<String, String> {
         }
     }
 
+    let mut udp_runs: Runs<udp::UdpRun, udp::UdpImpl> = Runs::new();
+    if sizes.runs("udp") {
+        let a = BenchNetns::create("udp-a")?;
+        let b = BenchNetns::create("udp-b")?;
+        let mut run = 0u8;
+        for imp in udp::UdpImpl::ALL {
+            udp::run_once(&a, &b, imp, run, sizes.forward_bytes.div_ceil(4), cpus)?;
+            run += 1;
+        }
+        for round in 0..sizes.forward_rounds {
+            for imp in interleaved(&udp::UdpImpl::ALL, round) {
+                eprintln!("tuntap_peers: udp round {} {}", round + 1, imp.name());
+                let result = udp::run_once(&a, &b, imp, run, sizes.forward_bytes, cpus)?;
+                record(&mut udp_runs, imp, result);
+                run += 1;
+            }
+        }
+    }
+
     let mut table = String::new();
     for (probe, runs) in &echo_runs {
         table.push_str(&report::echo_table(*probe, runs, sizes.echo_count, cpus));
     }
-    table.push_str(&report::forward_table(
-        &forward_runs,
-        sizes.forward_bytes,
-        cpus,
-    ));
-    table.push_str(&match iperf_gbps {
-        Some(g) => format!(
-            "\nCross-check: iperf3 (`-n {} MiB`, pinned with `-A`) through the flywheel_sync \
-             forwarder: {:.2} Gb/s median over {} run(s); our generator above: flywheel_sync row.\n",
-            sizes.forward_bytes >> 20,
-            report::median(&g),
-            g.len()
-        ),
-        None if !sizes.iperf => "\nCross-check skipped: no iperf3 run in test mode.\n".to_owned(),
-        None => "\nCross-check skipped: iperf3 is not installed.\n".to_owned(),
-    });
-    table.push_str(&report::offload_table(
-        &offload_runs,
-        sizes.forward_bytes,
-        cpus,
-    ));
+    if sizes.runs("forward") {
+        table.push_str(&report::forward_table(
+            &forward_runs,
+            sizes.forward_bytes,
+            cpus,
+        ));
+        table.push_str(&match iperf_gbps {
+            Some(g) => format!(
+                "\nCross-check: iperf3 (`-n {} MiB`, pinned with `-A`) through the flywheel_sync \
+                 forwarder: {:.2} Gb/s median over {} run(s); our generator above: flywheel_sync row.\n",
+                sizes.forward_bytes >> 20,
+                report::median(&g),
+                g.len()
+            ),
+            None if !sizes.iperf => "\nCross-check skipped: no iperf3 run in test mode.\n".to_owned(),
+            None => "\nCross-check skipped: iperf3 is not installed.\n".to_owned(),
+        });
+    }
+    if sizes.runs("offload") {
+        table.push_str(&report::offload_table(
+            &offload_runs,
+            sizes.forward_bytes,
+            cpus,
+        ));
+    }
+    if sizes.runs("udp") {
+        table.push_str(&report::udp_table(&udp_runs, sizes.forward_bytes, cpus));
+    }
     Ok(table)
 }
 

@@ -148,6 +148,10 @@ pub(crate) fn configure(
     let link = Link::open_in(netns, name).map_err(|e| format!("link {name}: {e}"))?;
     link.add_address(addr.into(), 24)
         .map_err(|e| format!("address {addr}/24 on {name}: {e}"))?;
+    if let Some(len) = txqueuelen() {
+        link.set_txqueuelen(len)
+            .map_err(|e| format!("txqueuelen {len} on {name}: {e}"))?;
+    }
     link.up().map_err(|e| format!("up {name}: {e}"))?;
     if let Some(to) = route_to {
         let dst = Ipv4Addr::from(to.to_bits() & !0xff);
@@ -155,6 +159,14 @@ pub(crate) fn configure(
             .map_err(|e| format!("route {dst}/24 dev {name}: {e}"))?;
     }
     Ok(())
+}
+
+/// The transmit queue length every device gets, from `FLYWHEEL_BENCH_TXQUEUELEN` (an
+/// experiment knob: where TCP's retransmits come from); the kernel's default (500) without.
+fn txqueuelen() -> Option<u32> {
+    std::env::var("FLYWHEEL_BENCH_TXQUEUELEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
 
 /// An opened device, blocking or tokio.

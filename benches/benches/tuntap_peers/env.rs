@@ -88,9 +88,11 @@ pub(crate) fn delete_stale_namespaces() -> Vec<String> {
         let Some(rest) = name.strip_prefix("flywheel-") else {
             continue;
         };
-        let ours = ["echo-", "fwd-a-", "fwd-b-", "off-a-", "off-b-"]
-            .iter()
-            .any(|what| rest.starts_with(what));
+        let ours = [
+            "echo-", "fwd-a-", "fwd-b-", "off-a-", "off-b-", "udp-a-", "udp-b-",
+        ]
+        .iter()
+        .any(|what| rest.starts_with(what));
         let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
         if let (true, Some(pid)) = (ours, pid) {
             let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();

@@ -29,6 +29,9 @@ pub(crate) struct ForwardRun {
     pub(crate) cpu_s_per_gb: f64,
     /// TCP segments the sender retransmitted.
     pub(crate) retransmits: u64,
+    /// Packets the two devices dropped on transmit (`tx_dropped`: the kernel found the TUN
+    /// queue full, the forwarder not reading fast enough).
+    pub(crate) tun_drops: u64,
 }
 
 /// Run one implementation's forwarder between `flyfa<run>` (10.202.<2run>.1/24, in `a`) and
@@ -57,8 +60,15 @@ pub(crate) fn run_once(
         .name(format!("fwd-{}", imp.name()))
         .spawn(move || forward(dev_a, dev_b, rt, program_cpu))
         .map_err(|e| format!("spawning the forwarder: {e}"))?;
-    drive(a, b, (addr_a, addr_b), bytes, load_cpu, Some(forwarder))
-        .map_err(|e| format!("{}: {e}", imp.name()))
+    drive(
+        (a, &name_a),
+        (b, &name_b),
+        (addr_a, addr_b),
+        bytes,
+        load_cpu,
+        Some(forwarder),
+    )
+    .map_err(|e| format!("{}: {e}", imp.name()))
 }
 
 /// The forwarding thread of a run: returns the CPU time spent forwarding, in nanoseconds.
@@ -66,10 +76,10 @@ pub(crate) type Forwarder = std::thread::JoinHandle<std::io::Result<u64>>;
 
 /// Stream `bytes` from `addrs.0` in `a` to a listener on `addrs.1` in `b` (both TCP ends on
 /// `load_cpu`), then stop `forwarder` (None when the kernel forwards by itself) and collect
-/// the figures.
+/// the figures; `dev_a` and `dev_b` are the devices whose drops are counted.
 pub(crate) fn drive(
-    a: &BenchNetns,
-    b: &BenchNetns,
+    (a, dev_a): (&BenchNetns, &str),
+    (b, dev_b): (&BenchNetns, &str),
     (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
     bytes: u64,
     load_cpu: usize,
@@ -83,8 +93,10 @@ pub(crate) fn drive(
         .local_addr()
         .map_err(|e| format!("listener address: {e}"))?;
     let retrans_before = a.ns.run(tcp_retransmits).map_err(|e| e.to_string())?;
+    let drops_before = tx_dropped(a, dev_a) + tx_dropped(b, dev_b);
     let stream = tcp_stream(a, listener, target, bytes, load_cpu);
     let retrans_after = a.ns.run(tcp_retransmits).map_err(|e| e.to_string())?;
+    let drops_after = tx_dropped(a, dev_a) + tx_dropped(b, dev_b);
 
     let cpu_ns = match forwarder {
         Some(forwarder) => stop(a, b, (addr_a, addr_b), forwarder)?,
@@ -98,7 +110,22 @@ pub(crate) fn drive(
         retransmits: retrans_after
             .zip(retrans_before)
             .map_or(0, |(after, before)| after.saturating_sub(before)),
+        tun_drops: drops_after.saturating_sub(drops_before),
     })
+}
+
+/// The `tx_dropped` counter of `dev` in `ns` (`ip -s -j link show`), 0 if it cannot be read.
+pub(crate) fn tx_dropped(ns: &BenchNetns, dev: &str) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args(["-n", ns.ns.name(), "-s", "-j", "link", "show", "dev", dev])
+        .output();
+    let Ok(out) = out else { return 0 };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return 0;
+    };
+    json.pointer("/0/stats64/tx/dropped")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// Stop both directions, whatever the stream did: a datagram to the stop port from each side,

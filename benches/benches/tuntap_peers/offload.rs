@@ -16,8 +16,12 @@ use super::env::BenchNetns;
 use super::forward::{ForwardRun, drive, thread_pair};
 use super::packet::is_stop;
 
-/// Segment buffers per super-packet: 64 KiB of 536-byte segments fit.
+/// Segment buffers per super-packet: 64 KiB of 536-byte segments fit (tun-rs's
+/// `IDEAL_BATCH_SIZE` is the same 128).
 const SEGMENTS: usize = 128;
+
+/// Bytes per segment buffer: an MTU-sized packet (1500) with room to spare.
+const SEGMENT_BUF: usize = 2_048;
 
 /// One offload configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,8 +141,15 @@ pub(crate) fn run_once(
             None
         }
     };
-    drive(a, b, (addr_a, addr_b), bytes, load_cpu, forwarder)
-        .map_err(|e| format!("{}: {e}", imp.name()))
+    drive(
+        (a, &name_a),
+        (b, &name_b),
+        (addr_a, addr_b),
+        bytes,
+        load_cpu,
+        forwarder,
+    )
+    .map_err(|e| format!("{}: {e}", imp.name()))
 }
 
 /// A veth pair `name_a` (in `a`) – `name_b` (in `b`), addressed and routed like the TUN pairs.
@@ -171,9 +182,9 @@ fn veth(
 }
 
 /// Split each super-packet into segment buffers, then write them coalesced.
-fn flywheel_segments(from: &tuntap::Device, to: &tuntap::Device) -> std::io::Result<()> {
+pub(crate) fn flywheel_segments(from: &tuntap::Device, to: &tuntap::Device) -> std::io::Result<()> {
     let mut raw = vec![0u8; VNET_HDR_LEN + 65_535];
-    let mut segments = vec![vec![0u8; 2_048]; SEGMENTS];
+    let mut segments = vec![vec![0u8; SEGMENT_BUF]; SEGMENTS];
     let mut lens = [0usize; SEGMENTS];
     loop {
         let n = from.recv(&mut raw).map_err(std::io::Error::other)?;
@@ -203,7 +214,10 @@ fn flywheel_segments(from: &tuntap::Device, to: &tuntap::Device) -> std::io::Res
 }
 
 /// Pass each super-packet through whole, header included.
-fn flywheel_passthrough(from: &tuntap::Device, to: &tuntap::Device) -> std::io::Result<()> {
+pub(crate) fn flywheel_passthrough(
+    from: &tuntap::Device,
+    to: &tuntap::Device,
+) -> std::io::Result<()> {
     let mut raw = vec![0u8; VNET_HDR_LEN + 65_535];
     loop {
         let n = from.recv(&mut raw).map_err(std::io::Error::other)?;
@@ -215,24 +229,37 @@ fn flywheel_passthrough(from: &tuntap::Device, to: &tuntap::Device) -> std::io::
 }
 
 /// tun-rs's own offload loop: `recv_multiple` splits, `send_multiple` coalesces.
+///
+/// As tun-rs documents it: `IDEAL_BATCH_SIZE` buffers, one `GROTable` reused across calls,
+/// `offset = VIRTIO_NET_HDR_LEN` so `send_multiple` can put each frame's header in front of
+/// it. One thing the docs leave out and its GRO code (after wireguard-go's) needs: a segment
+/// only merges into a buffer whose *capacity* holds the whole super-packet
+/// (`2 * offset + 65_535`); with MTU-sized buffers every merge ends in `InsufficientCap` and
+/// each segment is written on its own. Hence the capacity, with a length of `offset + MTU`.
 fn tun_rs_segments(from: &tun_rs::SyncDevice, to: &tun_rs::SyncDevice) -> std::io::Result<()> {
     let offset = tun_rs::VIRTIO_NET_HDR_LEN;
-    let size = offset + 2_048;
+    let len = offset + SEGMENT_BUF;
     let mut original = vec![0u8; offset + 65_535];
-    let mut bufs = vec![vec![0u8; size]; SEGMENTS];
-    let mut sizes = vec![0usize; SEGMENTS];
+    let mut bufs: Vec<Vec<u8>> = (0..tun_rs::IDEAL_BATCH_SIZE)
+        .map(|_| {
+            let mut buf = Vec::with_capacity(2 * offset + 65_535);
+            buf.resize(len, 0);
+            buf
+        })
+        .collect();
+    let mut sizes = vec![0usize; tun_rs::IDEAL_BATCH_SIZE];
     let mut gro = tun_rs::GROTable::default();
     loop {
         let n = from.recv_multiple(&mut original, &mut bufs, &mut sizes, offset)?;
         if (0..n).any(|i| is_stop(&bufs[i][offset..offset + sizes[i]])) {
             return Ok(());
         }
-        for (buf, &len) in bufs.iter_mut().zip(&sizes).take(n) {
-            buf.truncate(offset + len);
+        for (buf, &size) in bufs.iter_mut().zip(&sizes).take(n) {
+            buf.truncate(offset + size);
         }
         to.send_multiple(&mut gro, &mut bufs[..n], offset)?;
         for buf in &mut bufs[..n] {
-            buf.resize(size, 0);
+            buf.resize(len, 0);
         }
     }
 }

@@ -7,6 +7,7 @@ use super::echo::{EchoRun, Probe};
 use super::endpoint::Impl;
 use super::forward::ForwardRun;
 use super::offload::OffloadImpl;
+use super::udp::{UdpImpl, UdpRun};
 
 /// An implementation as the tables list it.
 pub(crate) trait Listed: Copy + PartialEq {
@@ -34,6 +35,18 @@ impl Listed for OffloadImpl {
     }
     fn order(self) -> usize {
         OffloadImpl::ALL
+            .iter()
+            .position(|&i| i == self)
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl Listed for UdpImpl {
+    fn label(self) -> &'static str {
+        self.name()
+    }
+    fn order(self) -> usize {
+        UdpImpl::ALL
             .iter()
             .position(|&i| i == self)
             .unwrap_or(usize::MAX)
@@ -199,6 +212,80 @@ pub(crate) fn offload_table(
     gbps_table(&intro, runs, OffloadImpl::ours)
 }
 
+/// The N6 table: UDP Gb/s, forwarder CPU s/GB and loss per configuration, ratios against
+/// the single-packet path with the same `UDP_SEGMENT` sender.
+pub(crate) fn udp_table(runs: &Runs<UdpRun, UdpImpl>, bytes: u64, cpus: (usize, usize)) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## tuntap/udp_forward (N6)\n\n{} MiB of {}-byte UDP datagrams from namespace A to a \
+         `UDP_GRO` receiver in namespace B through a forwarder between two TUN devices; the \
+         sender keeps in flight at most 3/4 of what the sending TUN queue holds (500 packets: \
+         525 kB of datagrams, 2 MiB with USO), by the receiver's count in shared memory; \
+         loss is what was written off after 100 ms without progress. \
+         `single_plain_sender`: one `send` per datagram, single-packet forwarder; \
+         `single_gso_sender`: `UDP_SEGMENT` sends (the kernel segments before the device), \
+         single-packet forwarder; `uso_segments`: USO on the devices, `gso::split` + \
+         `send_batch_coalesced`; `uso_passthrough`: USO, super-packets forwarded whole. \
+         Forwarder on CPU {}, sender and receiver on CPU {}; median (min..max) over {} \
+         round(s). Ratios: this / single_gso_sender (above 1: faster).\n",
+        bytes >> 20,
+        super::udp::DATAGRAM,
+        cpus.0,
+        cpus.1,
+        rounds(runs)
+    );
+    let _ = writeln!(
+        out,
+        "| configuration | Gb/s | spread | CPU s/GB | spread | loss % | Gb/s ratio | CPU ratio |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let medians = |imp: UdpImpl| {
+        runs.values().find(|(i, _)| *i == imp).map(|(_, r)| {
+            let g: Vec<f64> = r.iter().map(|r| r.gbps).collect();
+            let c: Vec<f64> = r.iter().map(|r| r.cpu_s_per_gb).collect();
+            (median(&g), median(&c))
+        })
+    };
+    for (imp, r) in runs.values() {
+        let g: Vec<f64> = r.iter().map(|r| r.gbps).collect();
+        let c: Vec<f64> = r.iter().map(|r| r.cpu_s_per_gb).collect();
+        let l: Vec<f64> = r.iter().map(|r| r.loss * 100.0).collect();
+        let (g_lo, g_hi) = spread(&g);
+        let (c_lo, c_hi) = spread(&c);
+        let (gr, cr) = match medians(imp.reference()) {
+            Some((rg, rc)) if *imp != imp.reference() && rg > 0.0 && rc > 0.0 => (
+                format!("{:.3}", median(&g) / rg),
+                format!("{:.3}", median(&c) / rc),
+            ),
+            _ => ("—".to_owned(), "—".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {:.1} | {gr} | {cr} |",
+            imp.name(),
+            median(&g),
+            median(&c),
+            median(&l),
+        );
+    }
+    let best_single = [UdpImpl::SinglePlain, UdpImpl::SingleGso]
+        .into_iter()
+        .filter_map(|i| medians(i).map(|m| (i, m.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some((seg, _)), Some((single, single_gbps))) =
+        (medians(UdpImpl::UsoSegments), best_single)
+    {
+        let _ = writeln!(
+            out,
+            "\nN6: uso_segments / the faster single-packet row ({}) = {:.2}x Gb/s (goal >= 3x).",
+            single.name(),
+            seg / single_gbps
+        );
+    }
+    out
+}
+
 fn rounds<T, K>(runs: &Runs<T, K>) -> usize {
     runs.values().map(|(_, r)| r.len()).max().unwrap_or(0)
 }
@@ -209,14 +296,15 @@ fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) ->
     out.push('\n');
     let _ = writeln!(
         out,
-        "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | Gb/s ratio | CPU ratio |"
+        "| implementation | Gb/s | spread | CPU s/GB | spread | retransmits | TUN drops | Gb/s ratio | CPU ratio |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     let summary = |r: &[ForwardRun]| {
         let g: Vec<f64> = r.iter().map(|r| r.gbps).collect();
         let c: Vec<f64> = r.iter().map(|r| r.cpu_s_per_gb).collect();
         (g, c, r.iter().map(|r| r.retransmits).sum::<u64>())
     };
+    let drops = |r: &[ForwardRun]| r.iter().map(|r| r.tun_drops).sum::<u64>();
     for (imp, r) in runs.values() {
         let (g, c, retrans) = summary(r);
         let (g_lo, g_hi) = spread(&g);
@@ -234,10 +322,11 @@ fn gbps_table<K: Listed>(intro: &str, runs: &Runs<ForwardRun, K>, ours: fn(K) ->
         };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {retrans} | {gr} | {cr} |",
+            "| {} | {:.2} | {g_lo:.2}..{g_hi:.2} | {:.2} | {c_lo:.2}..{c_hi:.2} | {retrans} | {} | {gr} | {cr} |",
             imp.label(),
             median(&g),
             median(&c),
+            drops(r),
         );
     }
     out

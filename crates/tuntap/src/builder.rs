@@ -129,6 +129,7 @@ pub struct DeviceBuilder {
     one_queue: bool,
     persist: Option<bool>,
     offload: Option<Offload>,
+    txqueuelen: Option<u32>,
     netns: Option<Netns>,
 }
 
@@ -205,6 +206,21 @@ impl DeviceBuilder {
     pub fn offload(mut self, offload: Offload) -> Self {
         self.offload = Some(offload);
         self.vnet_hdr = true;
+        self
+    }
+
+    /// Set the device's transmit queue length after opening (`ip link set NAME txqueuelen N`);
+    /// the kernel's default for TUN/TAP is 500 packets.
+    ///
+    /// The queue holds what the kernel sends through the device until the program reads it.
+    /// When it is full the kernel drops (`tx_dropped`; before Linux 7.3 a TUN device cannot
+    /// push back on the sender), and a TCP sender takes each drop as loss: in flywheel's TCP
+    /// forward bench every single-packet forwarder, whatever the crate, had 5-10% of its
+    /// segments dropped and retransmitted at 500, almost none at 2000 and none at 10,000,
+    /// with about a third more throughput. A longer queue also holds more data when the
+    /// reader falls behind: at 2000 MTU-sized packets, up to 3 MB.
+    pub fn txqueuelen(mut self, len: u32) -> Self {
+        self.txqueuelen = Some(len);
         self
     }
 
@@ -332,6 +348,9 @@ impl DeviceBuilder {
         let device = Device::from_parts(shared, queues);
         if self.vnet_hdr {
             device.set_offload(self.offload.unwrap_or(Offload::NONE))?;
+        }
+        if let Some(len) = self.txqueuelen {
+            device.link()?.set_txqueuelen(len)?;
         }
         Ok(device)
     }

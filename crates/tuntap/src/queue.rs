@@ -228,6 +228,10 @@ impl Queue {
     /// be reordered, those are not always a prefix of `packets`.
     pub fn send_batch_coalesced(&self, packets: &[&[u8]]) -> Result<usize> {
         let (prefix, config) = self.coalesce_setup("send_batch_coalesced")?;
+        if let [packet] = packets {
+            let out = coalesce::now(coalesce::drive_one(packet, prefix, Blocking(self)));
+            return self.finish_coalesced(out);
+        }
         let mut batch = self.take_gro_batch();
         let plan = batch.coalesce(packets, &config);
         let out = coalesce::now(coalesce::drive(&plan, packets, prefix, Blocking(self)));
@@ -391,7 +395,10 @@ struct Blocking<'q>(&'q Queue);
 impl coalesce::Writer for Blocking<'_> {
     async fn write(&mut self, bufs: &[IoSlice<'_>], coalesced: bool) -> Result<usize> {
         self.0.check_injected_einval(coalesced)?;
-        self.0.send_vectored(bufs)
+        match bufs {
+            [one] => self.0.send(one),
+            _ => self.0.send_vectored(bufs),
+        }
     }
 }
 

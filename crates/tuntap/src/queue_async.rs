@@ -142,6 +142,10 @@ impl Queue {
     /// Inside a tokio runtime built without I/O (`enable_io`), when a write has to wait.
     pub async fn send_batch_coalesced_async(&self, packets: &[&[u8]]) -> Result<usize> {
         let (prefix, config) = self.coalesce_setup("send_batch_coalesced_async")?;
+        if let [packet] = packets {
+            let out = crate::coalesce::drive_one(packet, prefix, Tokio(self)).await;
+            return self.finish_coalesced(out);
+        }
         let mut batch = self.take_gro_batch();
         let plan = batch.coalesce(packets, &config);
         let out = crate::coalesce::drive(&plan, packets, prefix, Tokio(self)).await;
@@ -236,7 +240,10 @@ struct Tokio<'q>(&'q Queue);
 impl crate::coalesce::Writer for Tokio<'_> {
     async fn write(&mut self, bufs: &[IoSlice<'_>], coalesced: bool) -> Result<usize> {
         self.0.check_injected_einval(coalesced)?;
-        self.0.send_vectored_async(bufs).await
+        match bufs {
+            [one] => self.0.send_async(one).await,
+            _ => self.0.send_vectored_async(bufs).await,
+        }
     }
 }
 

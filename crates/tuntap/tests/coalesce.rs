@@ -235,6 +235,113 @@ fn coalesced_udp_batch_reaches_a_socket_or_falls_back() {
     });
 }
 
+/// N6 end to end on a real device with USO: a socket sends with `UDP_SEGMENT`, the device
+/// hands over one `UDP_L4` super-packet, `gso::split` cuts it into datagrams, the test's peer
+/// echoes each one (addresses and ports swapped), and `send_batch_coalesced` writes the echoes
+/// back as one super-packet that the socket reads as the same datagrams.
+#[test]
+fn udp_segment_sends_round_trip_through_uso() {
+    if !privileged("udp_segment_sends_round_trip_through_uso") {
+        return;
+    }
+    use nix::sys::socket::{setsockopt, sockopt};
+    use tuntap::gso;
+    use tuntap::vnet::GsoType;
+
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let dev = Device::builder()
+            .name("flyuso")
+            .offload(Offload::TCP | Offload::USO4 | Offload::USO6)
+            .open()
+            .unwrap();
+        let applied = dev
+            .set_offload(Offload::TCP | Offload::USO4 | Offload::USO6)
+            .unwrap();
+        if !applied.contains(Offload::USO4) {
+            eprintln!("SKIPPED: this kernel refuses USO (before Linux 6.2): {applied:?}");
+            return;
+        }
+        let link = dev.link().unwrap();
+        link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
+        link.up().unwrap();
+        let dev = Arc::new(dev);
+        let done = watchdog(20, {
+            let d = Arc::clone(&dev);
+            move || d.shutdown()
+        });
+        let sock = UdpSocket::bind(SocketAddr::from((LOCAL, PORT))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        setsockopt(&sock, sockopt::UdpGsoSegment, &1200).unwrap();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        sock.send_to(&data, SocketAddr::from((PEER, PEER_PORT)))
+            .unwrap();
+
+        // Read until the super-packet for the peer shows up.
+        let mut buf = vec![0u8; 65_536 + VNET_HDR_LEN];
+        let (hdr, n) = loop {
+            let n = dev.recv(&mut buf).expect("recv (watchdog?)");
+            let hdr = VnetHdr::parse(&buf[..n]).unwrap();
+            let p = &buf[VNET_HDR_LEN..n];
+            if p.len() > 28 && p[9] == 17 && p[16..20] == PEER {
+                break (hdr, n);
+            }
+        };
+        assert_eq!(hdr.gso_type, GsoType::UdpL4, "one super-packet: {hdr:?}");
+        assert_eq!(hdr.gso_size, 1200);
+        let mut echoes = Vec::new();
+        let mut first = Pkt::udp4(Vec::new());
+        first.src = addr16(PEER);
+        first.dst = addr16(LOCAL);
+        first.sport = PEER_PORT;
+        first.dport = PORT;
+        for (i, seg) in gso::split(&hdr, &buf[VNET_HDR_LEN..n]).unwrap().enumerate() {
+            let bytes = seg.to_vec();
+            let udp = common::parse_udp4(&bytes).expect("a UDP datagram");
+            assert_eq!((udp.1, udp.3), (PORT, PEER_PORT));
+            let l4 = &bytes[20..];
+            let pseudo = [
+                &bytes[12..20],
+                &[0, 17],
+                &(l4.len() as u16).to_be_bytes(),
+                l4,
+            ]
+            .concat();
+            assert_eq!(
+                common::checksum(&pseudo),
+                0,
+                "datagram {i} checksum verifies"
+            );
+            let mut echo = first.clone();
+            echo.id = first.id.wrapping_add(i as u16);
+            echo.payload = udp.4;
+            echoes.push(echo);
+        }
+        // 10,000 bytes in 1200-byte datagrams: eight full ones and 400 bytes.
+        let sizes: Vec<usize> = echoes.iter().map(|e| e.payload.len()).collect();
+        assert_eq!(sizes, [vec![1200; 8], vec![400]].concat());
+        let concat: Vec<u8> = echoes.iter().flat_map(|e| e.payload.clone()).collect();
+        assert_eq!(concat, data);
+
+        let packets: Vec<Vec<u8>> = echoes.iter().map(Pkt::build).collect();
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        let before = rx_packets(&ns, "flyuso");
+        assert_eq!(dev.send_batch_coalesced(&refs).unwrap(), echoes.len());
+        assert_eq!(
+            rx_packets(&ns, "flyuso") - before,
+            1,
+            "nine datagrams in one write"
+        );
+        for e in &echoes {
+            let mut b = [0u8; 2048];
+            let (n, from) = sock.recv_from(&mut b).expect("echo delivered");
+            assert_eq!(from, SocketAddr::from((PEER, PEER_PORT)));
+            assert_eq!(&b[..n], e.payload.as_slice(), "datagram boundaries kept");
+        }
+        let _ = done.send(());
+    });
+}
+
 /// The async twin when the feature is on, the blocking method otherwise.
 fn send_batch(dev: &Device, packets: &[&[u8]]) -> usize {
     #[cfg(feature = "async")]

@@ -36,6 +36,25 @@ fn up_down_mtu_txqueuelen() {
 }
 
 #[test]
+fn the_builder_sets_txqueuelen() {
+    if !privileged("the_builder_sets_txqueuelen") {
+        return;
+    }
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let _dev = Device::builder()
+            .name("flyl9")
+            .txqueuelen(2000)
+            .open()
+            .unwrap();
+        assert!(ns.ip(&["link", "show", "flyl9"]).contains("qlen 2000"));
+        // Without the option the kernel's default stays.
+        let _other = Device::builder().name("flyl8").open().unwrap();
+        assert!(ns.ip(&["link", "show", "flyl8"]).contains("qlen 500"));
+    });
+}
+
+#[test]
 fn addresses_and_routes() {
     if !privileged("addresses_and_routes") {
         return;
@@ -176,6 +195,7 @@ fn link_events_stream() {
     assert!(saw_removed);
 }
 
+#[cfg(feature = "async")]
 #[tokio::test(flavor = "current_thread")]
 async fn link_events_awaited_on_tokio() {
     if !privileged("link_events_awaited_on_tokio") {
@@ -222,6 +242,7 @@ async fn link_events_awaited_on_tokio() {
     assert!(saw_removed, "the device went away");
 }
 
+#[cfg(feature = "async")]
 #[test]
 fn link_events_await_needs_a_runtime() {
     if !privileged("link_events_await_needs_a_runtime") {
@@ -233,6 +254,7 @@ fn link_events_await_needs_a_runtime() {
 }
 
 /// Polls a future to completion on this thread, without any tokio runtime.
+#[cfg(feature = "async")]
 fn spin_until_ready<F: std::future::Future>(future: F) -> F::Output {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);

@@ -378,25 +378,10 @@ fn opening_without_cap_net_admin_is_permission_denied() {
             .unwrap();
         assert!(eventually(500, || tuntap::lookup("flyown").unwrap().queues == 0));
         // Capabilities are per thread: drop CAP_NET_ADMIN in a scoped thread only.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                tuntap::sys::drop_net_admin_in_this_thread().unwrap();
-                let err = Device::builder().name("flynew").open().unwrap_err();
-                assert!(
-                    matches!(
-                        err,
-                        Error::PermissionDenied {
-                            op: "TUNSETIFF",
-                            ..
-                        }
-                    ),
-                    "{err:?}"
-                );
-                let err = Device::builder().name("flyown").attach().unwrap_err();
-                assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
-            })
-            .join()
-            .unwrap();
+        on_own_thread(|| {
+            tuntap::sys::drop_net_admin_in_this_thread().unwrap();
+            assert_denied(Device::builder().name("flynew").open(), "TUNSETIFF");
+            assert_denied(Device::builder().name("flyown").attach(), "TUNSETIFF");
         });
         Device::delete("flyown").unwrap();
     });
@@ -409,27 +394,23 @@ fn a_missing_dev_net_tun_is_a_typed_error() {
     }
     let ns = TestNetns::new();
     ns.run(|| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                private_dev_net(None);
-                let err = Device::builder().name("fly0").open().unwrap_err();
-                assert!(
-                    matches!(
-                        err,
-                        Error::NoTunDriver {
-                            path: "/dev/net/tun",
-                            ..
-                        }
-                    ),
-                    "{err:?}"
-                );
-                assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-                assert!(err.to_string().contains("modprobe tun"), "{err}");
-                let err = tuntap::features().unwrap_err();
-                assert!(matches!(err, Error::NoTunDriver { .. }), "{err:?}");
-            })
-            .join()
-            .unwrap();
+        on_own_thread(|| {
+            private_dev_net(None);
+            let err = Device::builder().name("fly0").open().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::NoTunDriver {
+                        path: "/dev/net/tun",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+            assert!(err.to_string().contains("modprobe tun"), "{err}");
+            let err = tuntap::features().unwrap_err();
+            assert!(matches!(err, Error::NoTunDriver { .. }), "{err:?}");
         });
         // Nothing was made.
         assert!(tuntap::list().unwrap().is_empty());
@@ -464,35 +445,20 @@ fn the_owner_attaches_as_an_ordinary_user() {
         assert!(eventually(500, || {
             tuntap::list().unwrap().iter().all(|d| d.queues == 0)
         }));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // The node must be usable by others, as it is on most distributions
-                // (this machine's is 0600).
-                private_dev_net(Some(0o666));
-                tuntap::sys::become_user_in_this_thread(USER, GROUP).unwrap();
-                assert_eq!(nix::unistd::geteuid().as_raw(), USER);
+        on_own_thread(|| {
+            // The node must be usable by others, as it is on most distributions
+            // (this machine's is 0600).
+            private_dev_net(Some(0o666));
+            tuntap::sys::become_user_in_this_thread(USER, GROUP).unwrap();
+            assert_eq!(nix::unistd::geteuid().as_raw(), USER);
 
-                let own = Device::builder().name("flyown").attach().unwrap();
-                assert_eq!(own.name(), "flyown");
-                let by_group = Device::builder().name("flygrp").attach().unwrap();
-                assert_eq!(by_group.name(), "flygrp");
-                let err = Device::builder().name("flyother").attach().unwrap_err();
-                assert!(
-                    matches!(
-                        err,
-                        Error::PermissionDenied {
-                            op: "TUNSETIFF",
-                            ..
-                        }
-                    ),
-                    "{err:?}"
-                );
-                // Nor may an ordinary user make a new device.
-                let err = Device::builder().name("flynew").open().unwrap_err();
-                assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
-            })
-            .join()
-            .unwrap();
+            let own = Device::builder().name("flyown").attach().unwrap();
+            assert_eq!(own.name(), "flyown");
+            let by_group = Device::builder().name("flygrp").attach().unwrap();
+            assert_eq!(by_group.name(), "flygrp");
+            assert_denied(Device::builder().name("flyother").attach(), "TUNSETIFF");
+            // Nor may an ordinary user make a new device.
+            assert_denied(Device::builder().name("flynew").open(), "TUNSETIFF");
         });
         for name in ["flyown", "flygrp", "flyother"] {
             Device::delete(name).unwrap();
@@ -511,4 +477,18 @@ fn features_probe_reports_the_driver() {
         f.tun() && f.tap() && f.no_pi() && f.vnet_hdr() && f.multi_queue(),
         "{f:?}"
     );
+}
+
+/// Runs `f` on a thread of its own, whose capabilities, credentials or mounts it may change
+/// without touching the rest of the process, and waits for it.
+fn on_own_thread(f: impl FnOnce() + Send) {
+    std::thread::scope(|s| s.spawn(f).join().unwrap());
+}
+
+/// Asserts that `result` is a permission refusal of `op`.
+fn assert_denied(result: tuntap::Result<Device>, op: &str) {
+    match result {
+        Err(Error::PermissionDenied { op: denied, .. }) if denied == op => {}
+        other => panic!("expected {op} to be refused, got {other:?}"),
+    }
 }

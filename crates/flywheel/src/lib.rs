@@ -12,7 +12,7 @@
 //! | `informer` | `informer` | the informer core: indexer, listers, handlers, shared processor |
 //! | `controller` | `controller` | the controller loop: informer events → rate-limited queue → workers → retry |
 //! | `leader_election` | `leader-election` | leader election and key sharding over Kubernetes Leases |
-//! | `tuntap` | `tuntap` | Linux TUN/TAP devices, netlink link configuration, packet I/O, `Dialer` |
+//! | `tuntap` | `tuntap` | Linux TUN/TAP devices, netlink link configuration, packet I/O, `Dialer`, `ListenConfig` |
 //!
 //! # Examples
 //! The controller pattern's queue, from the prelude:

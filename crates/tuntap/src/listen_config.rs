@@ -10,7 +10,7 @@ use std::sync::Arc;
 use nix::sys::socket::{self, Backlog, SockType, SockaddrStorage, sockopt};
 
 use crate::dialer::as_raw;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::netns::Netns;
 use crate::socket_setup::{Role, SocketSetup, bind_to_device, mark_control};
 
@@ -107,9 +107,9 @@ impl ListenConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::Listen`] naming the step (`socket`, `setsockopt`, `control`, `bind`,
-    /// `listen`) and the address; [`Error::Netns`] when the [namespace](Self::netns) cannot
-    /// be entered.
+    /// [`Error::Listen`](crate::Error::Listen) naming the step (`socket`, `setsockopt`,
+    /// `control`, `bind`, `listen`) and the address; [`Error::Netns`](crate::Error::Netns) when
+    /// the [namespace](Self::netns) cannot be entered.
     pub fn listen_tcp(&self, addr: SocketAddr) -> Result<TcpListener> {
         self.listener(addr, false).map(TcpListener::from)
     }
@@ -127,7 +127,7 @@ impl ListenConfig {
     ///
     /// # Errors
     ///
-    /// As [`listen_tcp`](Self::listen_tcp), and [`Error::NoRuntime`].
+    /// As [`listen_tcp`](Self::listen_tcp), and [`Error::NoRuntime`](crate::Error::NoRuntime).
     #[cfg(feature = "async")]
     pub async fn listen_tcp_async(&self, addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         no_runtime_check("ListenConfig::listen_tcp_async")?;
@@ -140,7 +140,7 @@ impl ListenConfig {
     ///
     /// # Errors
     ///
-    /// As [`listen_tcp`](Self::listen_tcp), and [`Error::NoRuntime`].
+    /// As [`listen_tcp`](Self::listen_tcp), and [`Error::NoRuntime`](crate::Error::NoRuntime).
     #[cfg(feature = "async")]
     pub async fn bind_udp_async(&self, addr: SocketAddr) -> Result<tokio::net::UdpSocket> {
         no_runtime_check("ListenConfig::bind_udp_async")?;
@@ -182,6 +182,6 @@ fn bind(fd: &OwnedFd, network: &str, addr: SocketAddr) -> Result<()> {
 fn no_runtime_check(op: &'static str) -> Result<()> {
     match tokio::runtime::Handle::try_current() {
         Ok(_) => Ok(()),
-        Err(_) => Err(Error::NoRuntime { op }),
+        Err(_) => Err(crate::error::Error::NoRuntime { op }),
     }
 }

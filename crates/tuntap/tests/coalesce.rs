@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::packets::{Pkt, payload};
-use common::{TestNetns, privileged, watchdog};
+use common::{TestNetns, open_up, privileged, shutdown_after};
 use tuntap::gro::Protocols;
 use tuntap::vnet::{VNET_HDR_LEN, VnetHdr};
 use tuntap::{Device, Offload};
@@ -29,15 +29,7 @@ fn addr16(a: [u8; 4]) -> [u8; 16] {
 }
 
 fn open(name: &str) -> Arc<Device> {
-    let dev = Device::builder()
-        .name(name)
-        .offload(Offload::TCP)
-        .open()
-        .unwrap();
-    let link = dev.link().unwrap();
-    link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
-    link.up().unwrap();
-    Arc::new(dev)
+    open_up(Device::builder().name(name).offload(Offload::TCP), LOCAL)
 }
 
 /// The device's receive counter: one per write the kernel took, whatever its size.
@@ -137,10 +129,7 @@ fn coalesced_tcp_batch_reaches_a_socket() {
     let ns = TestNetns::new();
     ns.run(|| {
         let dev = open("flygro");
-        let done = watchdog(20, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let done = shutdown_after(20, &dev);
         let mut conn = handshake(&dev);
         let (packets, data) = segments(&mut conn, 8, 1000, 0);
         let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
@@ -166,10 +155,7 @@ fn refused_super_packets_fall_back_to_segments_and_stay_off() {
     let ns = TestNetns::new();
     ns.run(|| {
         let dev = open("flygrf");
-        let done = watchdog(20, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let done = shutdown_after(20, &dev);
         let mut conn = handshake(&dev);
         let mut send = |salt: usize, writes: u64| {
             let (packets, data) = segments(&mut conn, 4, 1000, salt);
@@ -266,10 +252,7 @@ fn udp_segment_sends_round_trip_through_uso() {
         link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
         link.up().unwrap();
         let dev = Arc::new(dev);
-        let done = watchdog(20, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let done = shutdown_after(20, &dev);
         let sock = UdpSocket::bind(SocketAddr::from((LOCAL, PORT))).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         setsockopt(&sock, sockopt::UdpGsoSegment, &1200).unwrap();

@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 
-use common::{TestNetns, parse_udp4, privileged, watchdog};
+use common::{TestNetns, open_up, parse_udp4, privileged, watchdog};
 use nix::sys::socket::{SockaddrIn, getsockname, getsockopt, sockopt};
 #[cfg(feature = "async")]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -267,7 +267,6 @@ fn dial_and_listen_inside_another_namespace() {
     });
 }
 
-#[cfg(feature = "async")]
 #[test]
 fn bind_to_device_sends_through_our_tun_whatever_the_route() {
     // SO_BINDTODEVICE forcing traffic through our TUN: 10.8.0.0/24 is routed through
@@ -278,8 +277,8 @@ fn bind_to_device_sends_through_our_tun_whatever_the_route() {
     }
     let ns = TestNetns::new();
     ns.run(|| {
-        let via = configured_tun("flyvia", [10, 9, 0, 1]);
-        let routed = configured_tun("flyroute", [10, 8, 0, 1]);
+        let via = open_up(Device::builder().name("flyvia"), [10, 9, 0, 1]);
+        let routed = open_up(Device::builder().name("flyroute"), [10, 8, 0, 1]);
         let done = watchdog(10, {
             let (a, b) = (Arc::clone(&via), Arc::clone(&routed));
             move || {
@@ -305,34 +304,32 @@ fn bind_to_device_sends_through_our_tun_whatever_the_route() {
 
         // TCP: the SYN leaves through flyvia. Nobody answers, so the connect is abandoned
         // once the SYN is seen (dropping the future closes the socket).
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let dialer = Dialer::new().bind_to_device("flyvia");
-            let syn = tokio::task::spawn_blocking({
-                let via = Arc::clone(&via);
-                move || read_syn_to(&via, SocketAddr::from(([10, 8, 0, 2], 80)))
-            });
-            tokio::select! {
-                r = dialer.connect_tcp_async(SocketAddr::from(([10, 8, 0, 2], 80))) => {
-                    panic!("the connect ended before its SYN was read: {r:?}")
-                }
-                seen = syn => assert!(seen.unwrap(), "no SYN through flyvia"),
-            }
-        });
+        #[cfg(feature = "async")]
+        tcp_syn_goes_through(&via);
         let _ = done.send(());
     });
 }
 
-/// A TUN device with `addr/24`, up.
-fn configured_tun(name: &str, addr: [u8; 4]) -> Arc<Device> {
-    let dev = Device::builder().name(name).open().unwrap();
-    let link = dev.link().unwrap();
-    link.add_address(Ipv4Addr::from(addr).into(), 24).unwrap();
-    link.up().unwrap();
-    Arc::new(dev)
+/// Dials 10.8.0.2:80 pinned to `via` on tokio and checks that its SYN is read from `via`.
+#[cfg(feature = "async")]
+fn tcp_syn_goes_through(via: &Arc<Device>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dialer = Dialer::new().bind_to_device("flyvia");
+        let syn = tokio::task::spawn_blocking({
+            let via = Arc::clone(via);
+            move || read_syn_to(&via, SocketAddr::from(([10, 8, 0, 2], 80)))
+        });
+        tokio::select! {
+            r = dialer.connect_tcp_async(SocketAddr::from(([10, 8, 0, 2], 80))) => {
+                panic!("the connect ended before its SYN was read: {r:?}")
+            }
+            seen = syn => assert!(seen.unwrap(), "no SYN through flyvia"),
+        }
+    });
 }
 
 /// The payload of the first UDP datagram for `to` read from `dev` (the kernel may send IPv6
@@ -350,6 +347,7 @@ fn read_udp_to(dev: &Device, to: SocketAddr) -> Option<Vec<u8>> {
 }
 
 /// Whether a TCP SYN for `to` is read from `dev` before the watchdog shuts it down.
+#[cfg(feature = "async")]
 fn read_syn_to(dev: &Device, to: SocketAddr) -> bool {
     let mut buf = [0u8; 2048];
     while let Ok(n) = dev.recv(&mut buf) {

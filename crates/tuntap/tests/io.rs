@@ -4,22 +4,18 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestNetns, parse_udp4, privileged, udp4, watchdog};
+use common::{TestNetns, open_up, parse_udp4, privileged, shutdown_after, udp4};
 use tuntap::{Device, Error};
 
 const LOCAL: [u8; 4] = [10, 77, 0, 1];
 const PEER: [u8; 4] = [10, 77, 0, 2];
 
 fn configured(name: &str) -> Arc<Device> {
-    let dev = Device::builder().name(name).open().unwrap();
-    let link = dev.link().unwrap();
-    link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
-    link.up().unwrap();
-    Arc::new(dev)
+    open_up(Device::builder().name(name), LOCAL)
 }
 
 fn socket() -> UdpSocket {
@@ -52,10 +48,7 @@ fn blocking_round_trip() {
     let ns = TestNetns::new();
     ns.run(|| {
         let dev = configured("flyio");
-        let done = watchdog(10, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let done = shutdown_after(10, &dev);
         let sock = socket();
         sock.send_to(b"hello", SocketAddr::from((PEER, 7777)))
             .unwrap();
@@ -84,10 +77,7 @@ fn batched_receive_and_send() {
     let ns = TestNetns::new();
     ns.run(|| {
         let dev = configured("flyba");
-        let done = watchdog(10, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let done = shutdown_after(10, &dev);
         let sock = socket();
         let port = sock.local_addr().unwrap().port();
         for i in 0..8u8 {
@@ -271,19 +261,13 @@ fn vnet_hdr_offload_path_with_uso() {
 
     let ns = TestNetns::new();
     ns.run(|| {
-        let dev = Device::builder()
-            .name("flyvh")
-            .offload(Offload::TCP | Offload::USO4 | Offload::USO6)
-            .open()
-            .unwrap();
-        let link = dev.link().unwrap();
-        link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
-        link.up().unwrap();
-        let dev = Arc::new(dev);
-        let done = watchdog(10, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let dev = open_up(
+            Device::builder()
+                .name("flyvh")
+                .offload(Offload::TCP | Offload::USO4 | Offload::USO6),
+            LOCAL,
+        );
+        let done = shutdown_after(10, &dev);
         let sock = socket();
         let port = sock.local_addr().unwrap().port();
         // One 3000-byte send cut into 1000-byte datagrams (UDP_SEGMENT): with USO the device

@@ -8,12 +8,11 @@
 mod common;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::packets::Pkt;
-use common::{TestNetns, checksum, privileged, watchdog};
+use common::{TestNetns, checksum, open_up, privileged, shutdown_after};
 use tuntap::gso;
 use tuntap::vnet::{GsoType, VNET_HDR_LEN, VnetHdr};
 use tuntap::{Device, Error, Offload};
@@ -86,19 +85,8 @@ fn tso_super_packets_split_into_the_stream() {
     }
     let ns = TestNetns::new();
     ns.run(|| {
-        let dev = Device::builder()
-            .name("flytso")
-            .offload(Offload::TCP)
-            .open()
-            .unwrap();
-        let link = dev.link().unwrap();
-        link.add_address(Ipv4Addr::from(LOCAL).into(), 24).unwrap();
-        link.up().unwrap();
-        let dev = Arc::new(dev);
-        let done = watchdog(20, {
-            let d = Arc::clone(&dev);
-            move || d.shutdown()
-        });
+        let dev = open_up(Device::builder().name("flytso").offload(Offload::TCP), LOCAL);
+        let done = shutdown_after(20, &dev);
         let data: Vec<u8> = (0..LEN).map(|i| (i * 7 + i / 1000) as u8).collect();
         let sender = std::thread::spawn({
             let data = data.clone();

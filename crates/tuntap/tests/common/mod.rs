@@ -232,3 +232,23 @@ pub fn private_dev_net(node_mode: Option<u32>) {
         .expect("chmod the device node");
     }
 }
+
+/// Opens the device `builder` describes, gives it `addr`/24 and brings it up.
+pub fn open_up(builder: tuntap::DeviceBuilder, addr: [u8; 4]) -> std::sync::Arc<tuntap::Device> {
+    let dev = builder.open().expect("open the device");
+    let link = dev.link().expect("its link");
+    link.add_address(std::net::Ipv4Addr::from(addr).into(), 24)
+        .expect("add the address");
+    link.up().expect("bring it up");
+    std::sync::Arc::new(dev)
+}
+
+/// Shuts `dev` down after `secs` seconds unless the returned sender is used first: a bound on
+/// the blocking reads of a test that waits for a packet.
+pub fn shutdown_after(
+    secs: u64,
+    dev: &std::sync::Arc<tuntap::Device>,
+) -> std::sync::mpsc::Sender<()> {
+    let dev = std::sync::Arc::clone(dev);
+    watchdog(secs, move || dev.shutdown())
+}

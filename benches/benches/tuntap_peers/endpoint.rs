@@ -4,7 +4,7 @@
 use std::io;
 use std::net::Ipv4Addr;
 
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, Runtime};
 use tuntap::{Link, Netns, Route};
 
 /// One implementation: a crate and, where it has both, its blocking or its tokio path.
@@ -134,6 +134,26 @@ fn in_netns(
     netns
         .run(f)
         .map_err(|e| format!("entering {}: {e}", netns.name()))?
+}
+
+/// A forwarder's two devices of `imp`: `names.0` in namespace `a` with `addrs.0/24` and a route
+/// to `addrs.1/24`, and the mirror image in `b`; with the runtime their async endpoints are
+/// registered on (the forwarder thread drives it).
+pub(crate) fn open_pair(
+    imp: Impl,
+    (a, b): (&Netns, &Netns),
+    (name_a, name_b): (&str, &str),
+    (addr_a, addr_b): (Ipv4Addr, Ipv4Addr),
+) -> Result<(Endpoint, Endpoint, Runtime), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let dev_a = imp.open(a, name_a, rt.handle())?;
+    let dev_b = imp.open(b, name_b, rt.handle())?;
+    configure(a, name_a, addr_a, Some(addr_b))?;
+    configure(b, name_b, addr_b, Some(addr_a))?;
+    Ok((dev_a, dev_b, rt))
 }
 
 /// Give the device `name` in `netns` the address `addr/24`, a route to `route_to/24` if given,

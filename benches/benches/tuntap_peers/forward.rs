@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use super::endpoint::{AsyncDev, Endpoint, Impl, configure};
+use super::endpoint::{AsyncDev, Endpoint, Impl, open_pair};
 use super::env::{BenchNetns, pin, tcp_retransmits, thread_cpu_ns};
 use super::packet::{STOP_PORT, is_stop};
 
@@ -47,14 +47,7 @@ pub(crate) fn run_once(
     let (name_a, name_b) = (format!("flyfa{run}"), format!("flyfb{run}"));
     let addr_a = Ipv4Addr::new(10, 202, 2 * run, 1);
     let addr_b = Ipv4Addr::new(10, 202, 2 * run + 1, 1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let dev_a = imp.open(&a.ns, &name_a, rt.handle())?;
-    let dev_b = imp.open(&b.ns, &name_b, rt.handle())?;
-    configure(&a.ns, &name_a, addr_a, Some(addr_b))?;
-    configure(&b.ns, &name_b, addr_b, Some(addr_a))?;
+    let (dev_a, dev_b, rt) = open_pair(imp, (&a.ns, &b.ns), (&name_a, &name_b), (addr_a, addr_b))?;
 
     let forwarder = std::thread::Builder::new()
         .name(format!("fwd-{}", imp.name()))

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::endpoint::{Impl, configure};
+use super::endpoint::{Impl, open_pair};
 use super::env::BenchNetns;
 use super::forward::{forward, stop};
 
@@ -38,14 +38,12 @@ pub(crate) fn run_once(
     let (name_a, name_b) = (format!("flyia{run}"), format!("flyib{run}"));
     let addr_a = Ipv4Addr::new(10, 204, 2 * run, 1);
     let addr_b = Ipv4Addr::new(10, 204, 2 * run + 1, 1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let dev_a = Impl::FlywheelSync.open(&a.ns, &name_a, rt.handle())?;
-    let dev_b = Impl::FlywheelSync.open(&b.ns, &name_b, rt.handle())?;
-    configure(&a.ns, &name_a, addr_a, Some(addr_b))?;
-    configure(&b.ns, &name_b, addr_b, Some(addr_a))?;
+    let (dev_a, dev_b, rt) = open_pair(
+        Impl::FlywheelSync,
+        (&a.ns, &b.ns),
+        (&name_a, &name_b),
+        (addr_a, addr_b),
+    )?;
     let forwarder = std::thread::Builder::new()
         .name("fwd-iperf3".to_owned())
         .spawn(move || forward(dev_a, dev_b, rt, program_cpu))

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{setsockopt, sockopt};
 use tuntap::vnet::Offload;
 
-use super::endpoint::{Impl, configure};
+use super::endpoint::{Impl, configure, open_pair};
 use super::env::{BenchNetns, pin};
 use super::forward::{Forwarder, forward, stop, thread_pair};
 use super::offload::{flywheel_passthrough, flywheel_segments};
@@ -124,14 +124,12 @@ pub(crate) fn run_once(
     let addr_b = Ipv4Addr::new(10, 205, 2 * run + 1, 1);
     let forwarder: Forwarder = match imp {
         UdpImpl::SinglePlain | UdpImpl::SingleGso => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .map_err(|e| format!("tokio runtime: {e}"))?;
-            let dev_a = Impl::FlywheelSync.open(&a.ns, &name_a, rt.handle())?;
-            let dev_b = Impl::FlywheelSync.open(&b.ns, &name_b, rt.handle())?;
-            configure(&a.ns, &name_a, addr_a, Some(addr_b))?;
-            configure(&b.ns, &name_b, addr_b, Some(addr_a))?;
+            let (dev_a, dev_b, rt) = open_pair(
+                Impl::FlywheelSync,
+                (&a.ns, &b.ns),
+                (&name_a, &name_b),
+                (addr_a, addr_b),
+            )?;
             std::thread::Builder::new()
                 .name(format!("fwd-{}", imp.name()))
                 .spawn(move || forward(dev_a, dev_b, rt, program_cpu))

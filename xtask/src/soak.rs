@@ -46,20 +46,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if !crate::project_root().join("crates").join(package).is_dir() {
             continue;
         }
-        let step = Step::new(
-            "soak",
-            "cargo",
-            &[
-                "test",
-                "--release",
-                "--all-features",
-                "-p",
-                package,
-                "--test",
-                test,
-            ],
-        )
-        .env("PROPTEST_CASES", &cases);
+        let step = release_test(package, test).env("PROPTEST_CASES", &cases);
         eprintln!("==> {}", step.shell_line());
         let took = step.run()?;
         eprintln!(
@@ -72,20 +59,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if !crate::project_root().join("crates").join(package).is_dir() {
             continue;
         }
-        let step = Step::new(
-            "soak",
-            "cargo",
-            &[
-                "test",
-                "--release",
-                "--all-features",
-                "-p",
-                package,
-                "--test",
-                test,
-            ],
-        )
-        .env(seeds_var, &fault_seeds);
+        let step = release_test(package, test).env(seeds_var, &fault_seeds);
         eprintln!("==> {}", step.shell_line());
         let took = step.run()?;
         eprintln!(
@@ -94,4 +68,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `cargo test --release --all-features -p PACKAGE --test TEST`, a soak step.
+fn release_test(package: &str, test: &str) -> Step {
+    Step::new(
+        "soak",
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--all-features",
+            "-p",
+            package,
+            "--test",
+            test,
+        ],
+    )
 }

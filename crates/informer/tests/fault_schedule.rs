@@ -44,6 +44,7 @@ use serde_json::json;
 use timer_wheel::{Driver, FakeClock};
 use tokio::sync::oneshot;
 
+use common::spawn_informer;
 use common::versions::{served_versions, versions};
 
 /// Schedules run by default (CI): about 0.3 s each in debug on two busy cores.
@@ -435,17 +436,7 @@ impl Rig {
         );
         let early = Recorder::default();
         informer.add_event_handler(early.handler()).unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn({
-            let informer = Arc::clone(&informer);
-            async move {
-                informer
-                    .run(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-            }
-        });
+        let (stop, task) = spawn_informer(&informer);
         Rig {
             seed,
             server,

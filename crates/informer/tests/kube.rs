@@ -26,6 +26,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use common::spawn_informer;
 use common::versions::{served_versions, versions};
 
 type Informer = SharedIndexInformer<KubeObject<Pod>, KubeListerWatcher<Pod>>;
@@ -95,17 +96,7 @@ async fn rig_with(server: ServerHandle, streaming_list: bool) -> Rig {
                 }),
         )
         .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let informer = Arc::clone(&informer);
-        async move {
-            informer
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
+    let (stop, task) = spawn_informer(&informer);
     Rig {
         server,
         clock,

@@ -7,6 +7,8 @@
 //! the test moves; every wait is bounded.
 #![cfg(feature = "kube")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ use serde_json::json;
 use timer_wheel::{Driver, FakeClock};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::oneshot;
+
+use common::spawn_informer;
 
 /// A bound on every wait (a passing test never waits this long).
 const WAIT: Duration = Duration::from_secs(10);
@@ -94,17 +98,7 @@ where
                 }),
         )
         .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let informer = Arc::clone(&informer);
-        async move {
-            informer
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
+    let (stop, task) = spawn_informer(&informer);
     Run {
         clock,
         driver,

@@ -24,6 +24,7 @@ use parking_lot::{Condvar, Mutex};
 use timer_wheel::{Driver, FakeClock};
 
 type Server = MemoryListerWatcher<Pod>;
+#[cfg(feature = "prometheus")]
 type Informer = SharedIndexInformer<Pod, Server>;
 
 /// A bound on every wait (a passing test never waits this long).

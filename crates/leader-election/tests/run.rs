@@ -30,6 +30,12 @@ fn start(elector: LeaderElector) -> Replica {
     }
 }
 
+/// Runs the clock until `replica`, running alone, leads (bounded by one lease duration).
+async fn until_leading(clock: &FakeClock, replica: &Replica) {
+    let alone = [&replica.elector];
+    run_until(clock, &alone, &alone, LD, || replica.elector.is_leader()).await;
+}
+
 /// Steps until `done` or `max` virtual time passes; asserts at each step that at most one of
 /// `watched` leads. Returns the virtual time of the step where `done` held.
 async fn run_until(
@@ -111,10 +117,7 @@ async fn run_takes_over_after_a_crash_once_the_lease_expires() {
     let server = server().await;
     let (clock, driver) = fake_time();
     let a = start(builder(&server, "ctrl", "a", &driver).build().unwrap());
-    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
-        a.elector.is_leader()
-    })
-    .await;
+    until_leading(&clock, &a).await;
     let b = start(builder(&server, "ctrl", "b", &driver).build().unwrap());
     settle(&clock, &[&a.elector, &b.elector]).await;
     // Crash: the task is gone without a release; its last renewal was at most one retry ago.
@@ -140,10 +143,7 @@ async fn run_a_partitioned_leader_stops_before_the_successor_starts() {
     let (clock, driver) = fake_time();
     let log = Log::default();
     let a = start(log.elector(&server, "ctrl", "a", &driver));
-    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
-        a.elector.is_leader()
-    })
-    .await;
+    until_leading(&clock, &a).await;
     let token = a.elector.leading_token().unwrap();
     let b = start(log.elector(&server, "ctrl", "b", &driver));
     let both = [&a.elector, &b.elector];
@@ -173,10 +173,7 @@ async fn run_ends_the_term_at_the_deadline_while_a_renewal_hangs() {
     let server = server().await;
     let (clock, driver) = fake_time();
     let a = start(builder(&server, "ctrl", "a", &driver).build().unwrap());
-    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
-        a.elector.is_leader()
-    })
-    .await;
+    until_leading(&clock, &a).await;
     let token = a.elector.leading_token().unwrap();
     let deadline_in = {
         let timings = a.elector.timings();
@@ -205,10 +202,7 @@ async fn run_ends_the_term_at_the_deadline_while_a_renewal_hangs() {
 
     // The server answers again: nobody else wrote, so a renews its own lease and leads again.
     server.faults().clear();
-    run_until(&clock, &[&a.elector], &[&a.elector], LD, || {
-        a.elector.is_leader()
-    })
-    .await;
+    until_leading(&clock, &a).await;
     a.shutdown.cancel();
     a.task.await.unwrap().unwrap();
     server.shutdown().await;

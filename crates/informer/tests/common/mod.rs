@@ -145,3 +145,27 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
     assert!(cond(), "gave up waiting for {what}");
 }
+
+/// What [`spawn_informer`] returns: the stop signal (send or drop it) and the task.
+pub type Spawned = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), informer::InformerError>>,
+);
+
+/// Runs `informer` in a tokio task until the returned sender fires or is dropped.
+pub fn spawn_informer<K, L>(informer: &Arc<informer::SharedIndexInformer<K, L>>) -> Spawned
+where
+    K: Resource,
+    L: informer::ListerWatcher<K> + 'static,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let informer = Arc::clone(informer);
+    let task = tokio::spawn(async move {
+        informer
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, task)
+}

@@ -118,13 +118,23 @@ pub async fn settle(clock: &FakeClock, running: &[&LeaderElector]) {
 /// settles again. Returns the time moved.
 pub async fn step(clock: &FakeClock, running: &[&LeaderElector]) -> Duration {
     let before = clock.now();
-    let next = running
+    let mut wakes: Vec<_> = running
         .iter()
         .filter_map(|e| e.subscribe().borrow().next_wake)
-        .min()
-        .expect("nobody is waiting");
-    // A timer fires on the first driver tick at or after its deadline: step a hair past it.
-    clock.set(next + Duration::from_millis(1));
+        .collect();
+    wakes.sort();
+    let next = *wakes.first().expect("nobody is waiting");
+    // A timer fires on the first driver tick at or after its deadline: step a hair (one
+    // tick) past it. A wake-up that the new time passes by less than a tick may not fire, and
+    // then nobody would move on: go a hair past that one too.
+    let hair = Duration::from_millis(1);
+    let mut to = next + hair;
+    for wake in wakes {
+        if wake < to {
+            to = to.max(wake + hair);
+        }
+    }
+    clock.set(to);
     settle(clock, running).await;
     clock.now() - before
 }

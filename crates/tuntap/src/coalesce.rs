@@ -13,7 +13,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
-use crate::gro::{Plan, Protocols};
+use crate::gro::{DEFAULT_MAX_SEGMENTS, Frame, Plan, Protocols};
 use crate::vnet::{VNET_HDR_LEN, VnetHdr};
 
 /// What a batch came to.
@@ -107,6 +107,56 @@ async fn write_one<W: Writer>(
     write.write(&bufs[..n], coalesced).await.map(drop)
 }
 
+/// `IoSlice`s kept on the stack for a super-packet: prefixes, headers and
+/// [`DEFAULT_MAX_SEGMENTS`] payloads. A super-packet of more segments (a raised
+/// [`Config::max_segments`](crate::gro::Config::max_segments)) takes a vector.
+const STACK_PARTS: usize = 3 + DEFAULT_MAX_SEGMENTS;
+
+/// The kernel's limit on the pieces of one `writev(2)` (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
+/// Write a super-packet with one gathered write: prefixes, its rewritten headers and each
+/// member's payload where it lies, so userspace copies no payload. A frame of more pieces
+/// than one `writev(2)` takes is assembled first.
+async fn write_gathered<W: Writer>(
+    write: &mut W,
+    prefix: Prefix,
+    hdr: &[u8; VNET_HDR_LEN],
+    frame: &Frame<'_>,
+) -> Result<()> {
+    let mut parts = frame.parts();
+    let Some(headers) = parts.next() else {
+        return Ok(());
+    };
+    let pi = pi_header(headers);
+    let prefixes: [&[u8]; 2] = [
+        if prefix.pi { &pi } else { &[] },
+        if prefix.vnet { hdr } else { &[] },
+    ];
+    let count = usize::from(prefix.pi) + usize::from(prefix.vnet) + 1 + frame.segments();
+    if count > IOV_MAX {
+        let packet = frame.packet();
+        return write_one(write, prefix, hdr, &packet, true).await;
+    }
+    let mut stack = [IoSlice::new(&[]); STACK_PARTS];
+    let mut heap = Vec::new();
+    let bufs: &mut [IoSlice<'_>] = if count <= STACK_PARTS {
+        &mut stack[..count]
+    } else {
+        heap.resize(count, IoSlice::new(&[]));
+        &mut heap
+    };
+    let pieces = prefixes
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .chain(std::iter::once(headers))
+        .chain(parts);
+    for (slot, piece) in bufs.iter_mut().zip(pieces) {
+        *slot = IoSlice::new(piece);
+    }
+    write.write(bufs, true).await.map(drop)
+}
+
 /// Write every frame of `plan` (built from `packets`) in order.
 ///
 /// A super-packet refused with `EINVAL` is written again as its original segments, each with a
@@ -129,7 +179,7 @@ pub(crate) async fn drive<W: Writer>(
         let mut fell_back = false;
         if frame.is_coalesced() && !out.refused.contains(frame.protocol()) {
             let hdr = frame.vnet_hdr().to_bytes();
-            match write_one(&mut write, prefix, &hdr, frame.packet(), true).await {
+            match write_gathered(&mut write, prefix, &hdr, &frame).await {
                 Ok(()) => {
                     out.sent += frame.segments();
                     continue;
@@ -449,5 +499,44 @@ mod tests {
         assert_eq!(pi_header(&[0x45]), [0, 0, 8, 0]);
         assert_eq!(pi_header(&[0x60]), [0, 0, 0x86, 0xdd]);
         assert_eq!(pi_header(&[]), [0; 4]);
+    }
+
+    #[test]
+    fn a_super_packet_is_one_gathered_write_whatever_its_segment_count() {
+        // 40 segments fit the stack slices, 300 take a vector, 1100 are more pieces than one
+        // writev takes and are assembled first (then written as header and packet).
+        for (segments, slices) in [(40, 2 + 40), (300, 2 + 300), (1_100, 2)] {
+            let bytes: Vec<Vec<u8>> = run(&Pkt::tcp4(Vec::new()), segments, 20, 20)
+                .iter()
+                .map(Pkt::build)
+                .collect();
+            let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+            let mut gro = Batch::new();
+            let plan = gro.coalesce(&refs, &Config::default().max_segments(2_000));
+            assert_eq!(plan.len(), 1);
+            let mut seen = Vec::new();
+            let out = now(drive(
+                &plan,
+                &refs,
+                VNET,
+                Fake(|bufs: &[IoSlice<'_>], coalesced: bool| {
+                    assert!(coalesced);
+                    let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                    seen.push((bufs.len(), joined));
+                    Ok(0)
+                }),
+            ));
+            assert_eq!((out.sent, seen.len()), (segments, 1));
+            assert_eq!(seen[0].0, slices, "{segments} segments");
+            let hdr = VnetHdr::parse(&seen[0].1).unwrap();
+            let split: Vec<Vec<u8>> = crate::gso::split(&hdr, &seen[0].1[VNET_HDR_LEN..])
+                .unwrap()
+                .map(|s| s.to_vec())
+                .collect();
+            assert_eq!(
+                split, bytes,
+                "{segments} segments split back into the inputs"
+            );
+        }
     }
 }

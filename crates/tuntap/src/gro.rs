@@ -41,8 +41,10 @@
 //! # Memory
 //!
 //! A [`Batch`] keeps its buffers between calls: after the first few batches, coalescing
-//! allocates nothing. Single frames borrow the caller's packets; super-packets are built in
-//! the batch's arena.
+//! allocates nothing. Payload is never copied: a single frame is the caller's packet, and a
+//! super-packet is its rewritten headers (in the batch's arena) followed by the payloads of its
+//! members, still in the caller's packets; [`Frame::parts`] lists the pieces for a gathered
+//! write (`writev(2)`), which the kernel copies once, as it would a contiguous packet.
 //!
 //! # Examples
 //!
@@ -53,11 +55,15 @@
 //! let mut batch = Batch::new();
 //! let plan = batch.coalesce(&packets, &Config::default());
 //! for frame in plan.frames() {
-//!     let header = frame.vnet_hdr().to_bytes(); // write header + frame.packet()
-//!     let _ = (header, frame.packet());
+//!     let header = frame.vnet_hdr().to_bytes();
+//!     // Gather header and parts into one writev(2) on the device.
+//!     let mut iov = vec![std::io::IoSlice::new(&header)];
+//!     iov.extend(frame.parts().map(std::io::IoSlice::new));
+//!     let _ = iov;
 //! }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::checksum;
@@ -456,7 +462,7 @@ struct Item {
     /// IP length of the (super-)packet.
     len: usize,
     next_seq: u32,
-    /// Where the super-packet starts in the arena (when `count > 1`).
+    /// Where the super-packet's rewritten headers start in the arena (when `count > 1`).
     start: usize,
 }
 
@@ -618,52 +624,46 @@ impl Batch {
         Join::Joined
     }
 
-    /// Build every super-packet in the arena.
+    /// Write the rewritten headers of every super-packet into the arena; the payloads stay
+    /// where they are and are gathered when the frame is written ([`Frame::parts`]).
     fn build(&mut self, packets: &[&[u8]]) {
-        let Batch {
-            items, next, arena, ..
-        } = self;
+        let Batch { items, arena, .. } = self;
         for it in items.iter_mut().filter(|it| it.count > 1) {
             let Some(seg) = it.seg else { continue };
             let head = packets[it.head as usize];
             it.start = arena.len();
             arena.extend_from_slice(&head[..seg.hdr_len]);
-            let mut m = it.head;
-            while m != NIL {
-                arena.extend_from_slice(&packets[m as usize][seg.hdr_len..]);
-                m = next[m as usize];
-            }
             let last_flags = packets[it.tail as usize]
                 .get(seg.ip_len + 13)
                 .copied()
                 .unwrap_or(0);
-            finish_super_packet(&mut arena[it.start..], &seg, last_flags);
+            finish_headers(&mut arena[it.start..], it.len, &seg, last_flags);
         }
     }
 }
 
-/// Rewrite the headers of a freshly assembled super-packet: lengths, IPv4 header checksum, the
-/// last segment's `PSH`, and the pseudo-header sum the kernel completes (`NEEDS_CSUM`).
-fn finish_super_packet(sp: &mut [u8], seg: &Seg, last_flags: u8) {
-    let len = sp.len();
+/// Rewrite the headers `h` of a super-packet `len` bytes long (IP header included): lengths,
+/// IPv4 header checksum, the last segment's `PSH`, and the pseudo-header sum the kernel
+/// completes (`NEEDS_CSUM`). None of them covers the payload, so the payload is not needed.
+fn finish_headers(h: &mut [u8], len: usize, seg: &Seg, last_flags: u8) {
     let l4 = seg.ip_len;
     if seg.kind.v4() {
-        sp[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        sp[10..12].fill(0);
-        let csum = checksum::finish(checksum::add(0, &sp[..20]));
-        sp[10..12].copy_from_slice(&csum.to_be_bytes());
+        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        h[10..12].fill(0);
+        let csum = checksum::finish(checksum::add(0, &h[..20]));
+        h[10..12].copy_from_slice(&csum.to_be_bytes());
     } else {
-        sp[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
     }
     if seg.kind.tcp() {
-        sp[l4 + 13] |= last_flags & TCP_PSH;
+        h[l4 + 13] |= last_flags & TCP_PSH;
     } else {
-        sp[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
+        h[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
     }
     let (src, dst) = if seg.kind.v4() {
-        (&sp[12..16], &sp[16..20])
+        (&h[12..16], &h[16..20])
     } else {
-        (&sp[8..24], &sp[24..40])
+        (&h[8..24], &h[24..40])
     };
     let pseudo = checksum::fold(checksum::pseudo_header(
         src,
@@ -672,7 +672,7 @@ fn finish_super_packet(sp: &mut [u8], seg: &Seg, last_flags: u8) {
         len - l4,
     ));
     let field = l4 + seg.kind.csum_offset();
-    sp[field..field + 2].copy_from_slice(&pseudo.to_be_bytes());
+    h[field..field + 2].copy_from_slice(&pseudo.to_be_bytes());
 }
 
 /// The frames planned for one batch, borrowing the [`Batch`] and the input packets.
@@ -760,12 +760,51 @@ impl<'b> Frame<'b> {
         }
     }
 
-    /// The IP packet: the super-packet, or the input packet unchanged.
-    pub fn packet(&self) -> &'b [u8] {
+    /// The length of the IP packet this frame writes.
+    pub fn len(&self) -> usize {
         if self.is_coalesced() {
-            &self.batch.arena[self.item.start..self.item.start + self.item.len]
+            self.item.len
         } else {
-            self.packets[self.item.head as usize]
+            self.packets[self.item.head as usize].len()
+        }
+    }
+
+    /// Whether the frame's packet is empty (only for an empty input packet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The IP packet in pieces, to be written gathered (`writev(2)`) without copying: for a
+    /// super-packet, its rewritten headers, then the payload of each member in order (slices
+    /// of the input packets); for a single packet, the input packet unchanged.
+    pub fn parts(&self) -> Parts<'b> {
+        match self.item.seg {
+            Some(seg) if self.is_coalesced() => Parts {
+                headers: Some(&self.batch.arena[self.item.start..self.item.start + seg.hdr_len]),
+                members: self.members(),
+                packets: self.packets,
+                skip: seg.hdr_len,
+            },
+            _ => Parts {
+                headers: None,
+                members: self.members(),
+                packets: self.packets,
+                skip: 0,
+            },
+        }
+    }
+
+    /// The IP packet as one slice: the input packet unchanged, or a super-packet assembled
+    /// from [`parts`](Self::parts), which allocates. A writer should gather the parts instead.
+    pub fn packet(&self) -> Cow<'b, [u8]> {
+        if self.is_coalesced() {
+            let mut packet = Vec::with_capacity(self.len());
+            for part in self.parts() {
+                packet.extend_from_slice(part);
+            }
+            Cow::Owned(packet)
+        } else {
+            Cow::Borrowed(self.packets[self.item.head as usize])
         }
     }
 
@@ -782,9 +821,32 @@ impl fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Frame")
             .field("members", &self.members().collect::<Vec<_>>())
-            .field("len", &self.packet().len())
+            .field("len", &self.len())
             .field("protocol", &self.protocol())
             .finish()
+    }
+}
+
+/// The pieces of one frame's IP packet ([`Frame::parts`]).
+#[derive(Clone, Debug)]
+pub struct Parts<'b> {
+    /// The super-packet's rewritten headers, first; `None` for a single packet.
+    headers: Option<&'b [u8]>,
+    members: Members<'b>,
+    packets: &'b [&'b [u8]],
+    /// Bytes of each member before its payload (0 for a single packet).
+    skip: usize,
+}
+
+impl<'b> Iterator for Parts<'b> {
+    type Item = &'b [u8];
+
+    fn next(&mut self) -> Option<&'b [u8]> {
+        if let Some(headers) = self.headers.take() {
+            return Some(headers);
+        }
+        let m = self.members.next()?;
+        Some(&self.packets[m][self.skip..])
     }
 }
 

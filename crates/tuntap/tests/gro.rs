@@ -144,7 +144,7 @@ fn check_plan(
             prop_assert!(frame.packet().len() <= config.get_max_len());
             prop_assert!(frame.packet().len() <= MAX_LEN);
             prop_assert!(members.len() <= config.get_max_segments());
-            let split: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), frame.packet())
+            let split: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), &frame.packet())
                 .expect("a super-packet splits")
                 .map(|s| s.to_vec())
                 .collect();

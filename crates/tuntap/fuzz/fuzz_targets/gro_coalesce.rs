@@ -138,7 +138,7 @@ fuzz_target!(|data: &[u8]| {
         if frame.is_coalesced() {
             assert!(members.len() > 1);
             assert!(frame.packet().len() <= tuntap::gro::MAX_LEN);
-            let segments: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), frame.packet())
+            let segments: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), &frame.packet())
                 .expect("a planned super-packet splits")
                 .map(|s| s.to_vec())
                 .collect();

@@ -15,7 +15,7 @@ fn plan(pkts: &[Pkt], config: &Config) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     for frame in plan.frames() {
         let members: Vec<usize> = frame.members().collect();
-        let segments: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), frame.packet())
+        let segments: Vec<Vec<u8>> = gso::split(&frame.vnet_hdr(), &frame.packet())
             .expect("split")
             .map(|s| s.to_vec())
             .collect();
@@ -32,6 +32,29 @@ fn plan(pkts: &[Pkt], config: &Config) -> Vec<Vec<usize>> {
 
 fn plan_default(pkts: &[Pkt]) -> Vec<Vec<usize>> {
     plan(pkts, &Config::default())
+}
+
+#[test]
+fn a_super_packet_is_its_headers_then_the_members_payloads_in_place() {
+    for first in [Pkt::tcp4(Vec::new()), Pkt::udp6(Vec::new())] {
+        let bytes: Vec<Vec<u8>> = run(&first, 4, 700, 300).iter().map(Pkt::build).collect();
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let mut batch = Batch::new();
+        let plan = batch.coalesce(&refs, &Config::default());
+        let frame = plan.frames().next().unwrap();
+        let hdr_len = usize::from(frame.vnet_hdr().hdr_len);
+        let parts: Vec<&[u8]> = frame.parts().collect();
+        assert_eq!(parts.len(), 1 + 4, "headers, then one part per member");
+        assert_eq!(parts[0].len(), hdr_len);
+        for (part, input) in parts[1..].iter().zip(&refs) {
+            assert!(
+                std::ptr::eq(*part, &input[hdr_len..]),
+                "a payload part is the input's own bytes, not a copy"
+            );
+        }
+        assert_eq!(parts.concat(), frame.packet().into_owned());
+        assert_eq!(frame.len(), frame.packet().len());
+    }
 }
 
 /// Two full segments, the second changed by `change`: must not merge.
@@ -78,6 +101,7 @@ fn a_clean_run_merges_into_one_super_packet() {
         );
         // The checksum field holds the pseudo-header sum of the whole super-packet.
         let sp = frame.packet();
+        let sp = &*sp;
         let (src, dst) = if first.v6 {
             (&sp[8..24], &sp[24..40])
         } else {

@@ -151,6 +151,39 @@ fn shutdown_wakes_a_blocked_recv_promptly() {
     });
 }
 
+#[test]
+fn shutdown_wakes_every_reader_blocked_on_one_queue() {
+    if !privileged("shutdown_wakes_every_reader_blocked_on_one_queue") {
+        return;
+    }
+    // The blocked readers of one queue share its epoll set: one shutdown must wake them all,
+    // not just the first.
+    let ns = TestNetns::new();
+    ns.run(|| {
+        let dev = Arc::new(Device::builder().name("flysd1").open().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let dev = Arc::clone(&dev);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let _ = tx.send(dev.recv(&mut buf));
+            });
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "nothing to read yet"
+        );
+        dev.shutdown();
+        for _ in 0..4 {
+            let res = rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a reader was not woken");
+            assert!(matches!(res, Err(Error::Shutdown { .. })), "{res:?}");
+        }
+    });
+}
+
 #[cfg(feature = "async")]
 #[test]
 fn async_round_trip_and_shutdown() {

@@ -213,8 +213,8 @@ impl DeviceBuilder {
     /// the kernel's default for TUN/TAP is 500 packets.
     ///
     /// The queue holds what the kernel sends through the device until the program reads it.
-    /// When it is full the kernel drops (`tx_dropped`; before Linux 7.3 a TUN device cannot
-    /// push back on the sender), and a TCP sender takes each drop as loss: in flywheel's TCP
+    /// When it is full the kernel drops (`tx_dropped`; since Linux 3.8 a TUN device does not
+    /// stop its queue to push back on the sender), and a TCP sender takes each drop as loss: in flywheel's TCP
     /// forward bench every single-packet forwarder, whatever the crate, had 5-10% of its
     /// segments dropped and retransmitted at 500, almost none at 2000 and none at 10,000,
     /// with about a third more throughput. A longer queue also holds more data when the

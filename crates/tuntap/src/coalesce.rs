@@ -5,7 +5,7 @@
 //!
 //! [`drive`] is written once, as an `async fn` over a [`Writer`], and serves both faces: the
 //! tokio twin awaits it with a writer that waits on the reactor, and the blocking face polls
-//! it exactly once with a writer that never suspends (it blocks in `poll(2)` instead), so the
+//! it exactly once with a writer that never suspends (it blocks in the kernel instead), so the
 //! future is always ready after that one poll ([`now`]).
 
 use std::io::IoSlice;

@@ -381,8 +381,8 @@ impl Queue {
     }
 }
 
-/// The blocking writer of [`Queue::send_batch_coalesced`]: it waits in `poll(2)`, never
-/// suspends.
+/// The blocking writer of [`Queue::send_batch_coalesced`]: it waits in the queue's epoll set,
+/// never suspends.
 struct Blocking<'q>(&'q Queue);
 
 impl coalesce::Writer for Blocking<'_> {

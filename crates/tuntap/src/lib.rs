@@ -100,7 +100,6 @@ pub mod sys;
 #[path = "../tests/common/packets.rs"]
 mod test_packets;
 pub mod vnet;
-mod wait;
 
 pub use builder::{DeviceBuilder, Mode, Principal};
 pub use checksum::internet_checksum;

@@ -3,9 +3,8 @@
 //! # Implementation
 //!
 //! Every queue fd is `O_NONBLOCK`. The blocking face tries the system call first and only on
-//! `EAGAIN` waits in an `epoll` set holding the queue and the device's shutdown `eventfd`
-//! (see the `wait` module); so a packet that is already there costs one system call, and
-//! `shutdown()` wakes every waiter. The async
+//! `EAGAIN` waits in `poll(2)` on the queue and on the device's shutdown `eventfd`; so a packet
+//! that is already there costs one system call, and `shutdown()` wakes every waiter. The async
 //! face registers duplicates of the same two descriptors with tokio (`AsyncFd`) on first use.
 
 use std::io::{IoSlice, IoSliceMut};
@@ -13,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::builder::Mode;
 use crate::coalesce::{self, Outcome, Prefix};
@@ -20,7 +20,6 @@ use crate::device::Shared;
 use crate::error::{Error, Result};
 use crate::gro::{Batch, Config, Protocols};
 use crate::sys;
-use crate::wait::{Direction, Waiter};
 
 /// One queue (file descriptor) of a TUN/TAP device.
 ///
@@ -33,8 +32,6 @@ pub struct Queue {
     shared: Arc<Shared>,
     /// Buffers of `send_batch_coalesced`, taken out for the length of a call.
     gro: Mutex<Batch>,
-    /// The `epoll` sets blocked calls wait in.
-    waiter: Waiter,
     #[cfg(feature = "async")]
     async_io: std::sync::OnceLock<crate::queue_async::AsyncIo>,
 }
@@ -45,7 +42,6 @@ impl Queue {
             fd,
             shared,
             gro: Mutex::new(Batch::new()),
-            waiter: Waiter::default(),
             #[cfg(feature = "async")]
             async_io: std::sync::OnceLock::new(),
         })
@@ -69,7 +65,7 @@ impl Queue {
             self.check_open()?;
             match nix::unistd::read(&self.fd, buf) {
                 Ok(n) => return Ok(n),
-                Err(Errno::EAGAIN) => self.wait(Direction::Readable)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLIN)?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(self.error("read", e)),
             }
@@ -104,7 +100,7 @@ impl Queue {
             self.check_open()?;
             match nix::unistd::write(&self.fd, packet) {
                 Ok(n) => return Ok(n),
-                Err(Errno::EAGAIN) => self.wait(Direction::Writable)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT)?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(self.error("write", e)),
             }
@@ -121,7 +117,7 @@ impl Queue {
             self.check_open()?;
             match nix::sys::uio::readv(&self.fd, bufs) {
                 Ok(n) => return Ok(n),
-                Err(Errno::EAGAIN) => self.wait(Direction::Readable)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLIN)?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(self.error("readv", e)),
             }
@@ -139,7 +135,7 @@ impl Queue {
             self.check_open()?;
             match nix::sys::uio::writev(&self.fd, bufs) {
                 Ok(n) => return Ok(n),
-                Err(Errno::EAGAIN) => self.wait(Direction::Writable)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT)?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(self.error("writev", e)),
             }
@@ -372,17 +368,28 @@ impl Queue {
         Error::os(&self.shared.name, op, errno)
     }
 
-    /// Wait until the queue is ready in `direction` or the device is shut down.
-    fn wait(&self, direction: Direction) -> Result<()> {
-        self.waiter
-            .wait(self.fd.as_fd(), self.shared.stop_fd(), direction)
-            .map_err(|e| self.error("epoll_wait", e))?;
-        self.check_open()
+    /// Wait until the queue is ready for `events` or the device is shut down.
+    fn wait(&self, events: PollFlags) -> Result<()> {
+        let mut fds = [
+            PollFd::new(self.fd.as_fd(), events),
+            PollFd::new(self.shared.stop_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(self.error("poll", e)),
+        }
+        let stopped = fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if stopped || self.shared.is_shutdown() {
+            return Err(self.shared.shutdown_error());
+        }
+        Ok(())
     }
 }
 
-/// The blocking writer of [`Queue::send_batch_coalesced`]: it waits in the queue's epoll set,
-/// never suspends.
+/// The blocking writer of [`Queue::send_batch_coalesced`]: it waits in `poll(2)`, never
+/// suspends.
 struct Blocking<'q>(&'q Queue);
 
 impl coalesce::Writer for Blocking<'_> {

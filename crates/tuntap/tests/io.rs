@@ -156,8 +156,8 @@ fn shutdown_wakes_every_reader_blocked_on_one_queue() {
     if !privileged("shutdown_wakes_every_reader_blocked_on_one_queue") {
         return;
     }
-    // The blocked readers of one queue share its epoll set: one shutdown must wake them all,
-    // not just the first.
+    // Several readers blocked on one queue: one shutdown must wake them all, not just the
+    // first.
     let ns = TestNetns::new();
     ns.run(|| {
         let dev = Arc::new(Device::builder().name("flysd1").open().unwrap());

@@ -97,7 +97,9 @@ pub(crate) fn run_once(
                     "iperf3 client still running after {CLIENT_LIMIT:?}: killed"
                 ));
             };
-            if out.status.success() {
+            // iperf3 -J can exit 0 with only an "error" in its report when the server is not
+            // listening yet: that is a retry too.
+            if out.status.success() && !refused(&out.stdout) {
                 if bounded_wait(&mut server, Duration::from_secs(5)).is_none() {
                     let _ = server.kill();
                     let _ = server.wait();
@@ -118,6 +120,14 @@ pub(crate) fn run_once(
     result
 }
 
+/// Whether iperf3's JSON report says the connection was refused.
+fn refused(json: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(json)
+        .ok()
+        .and_then(|report| report.get("error")?.as_str().map(str::to_owned))
+        .is_some_and(|error| error.contains("Connection refused"))
+}
+
 /// `end.sum_received.bits_per_second` of iperf3's JSON report, in Gb/s.
 fn received_gbps(json: &[u8]) -> Result<f64, String> {
     let report: serde_json::Value =
@@ -126,7 +136,12 @@ fn received_gbps(json: &[u8]) -> Result<f64, String> {
         .pointer("/end/sum_received/bits_per_second")
         .and_then(serde_json::Value::as_f64)
         .map(|bps| bps / 1e9)
-        .ok_or_else(|| "iperf3 JSON has no end.sum_received.bits_per_second".to_owned())
+        .ok_or_else(|| {
+            let error = report
+                .get("error")
+                .map_or_else(String::new, |e| format!(": {e}"));
+            format!("iperf3 JSON has no end.sum_received.bits_per_second{error}")
+        })
 }
 
 /// Wait for `child` at most `limit`; kill it past that and return `None`.

@@ -190,7 +190,10 @@ impl Queue {
         cx: &mut Context<'_>,
         interest: Interest,
     ) -> Poll<Result<AsyncFdReadyGuard<'a, OwnedFd>>> {
-        if self.check_open().is_err() || io.stop.poll_read_ready(cx).is_ready() {
+        // The flag is set before the eventfd is written, so a ready queue needs only the flag;
+        // the eventfd is polled (and this task's waker registered on it) only when the queue
+        // is not ready and the task is about to sleep.
+        if self.check_open().is_err() {
             return Poll::Ready(Err(self.shared().shutdown_error()));
         }
         let ready = if interest.is_readable() {
@@ -198,7 +201,13 @@ impl Queue {
         } else {
             io.tun.poll_write_ready(cx)
         };
-        ready.map(|r| r.map_err(|e| self.io_error("AsyncFd poll", e)))
+        match ready {
+            Poll::Ready(r) => Poll::Ready(r.map_err(|e| self.io_error("AsyncFd poll", e))),
+            Poll::Pending if io.stop.poll_read_ready(cx).is_ready() => {
+                Poll::Ready(Err(self.shared().shutdown_error()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn async_io(&self) -> Result<&AsyncIo> {

@@ -206,6 +206,13 @@ struct Plan {
     headers: usize,
     mss: usize,
     count: usize,
+    /// Sum of the IPv4 header without the fields each segment rewrites (total length, id,
+    /// checksum).
+    ip_sum: u64,
+    /// Pseudo-header sum without the length, plus the transport header without the fields
+    /// each segment rewrites (TCP: sequence number, data offset and flags, checksum; UDP:
+    /// length, checksum).
+    l4_sum: u64,
 }
 
 impl Plan {
@@ -218,6 +225,8 @@ impl Plan {
             headers: 0,
             mss: 0,
             count: 1,
+            ip_sum: 0,
+            l4_sum: 0,
         };
         if hdr.gso_type == GsoType::None {
             if hdr.needs_csum {
@@ -299,7 +308,42 @@ impl Plan {
         plan.headers = headers;
         plan.mss = mss;
         plan.count = payload.div_ceil(mss).max(1);
+        plan.sum_shared_headers(packet);
         Ok(plan)
+    }
+
+    /// Sum, once per super-packet, what every segment's checksums share, so that each segment
+    /// adds only the few fields it rewrites and its payload. Every slice starts at an even
+    /// offset of its header, so the 16-bit words line up with the checksum's.
+    fn sum_shared_headers(&mut self, packet: &[u8]) {
+        let (ip, l4, headers) = (self.ip, self.l4, self.headers);
+        if self.ipv4 {
+            let ihl = usize::from(packet[ip] & 0x0f) * 4;
+            let mut sum = checksum::add(0, &packet[ip..ip + 2]);
+            sum = checksum::add(sum, &packet[ip + 6..ip + 10]);
+            self.ip_sum = checksum::add(sum, &packet[ip + 12..ip + ihl]);
+        }
+        let (src, dst) = self.addresses();
+        let tcp = matches!(self.kind, Kind::Tcp);
+        let mut sum =
+            checksum::pseudo_header(&packet[src], &packet[dst], if tcp { TCP } else { UDP }, 0);
+        sum = checksum::add(sum, &packet[l4..l4 + 4]);
+        if tcp {
+            sum = checksum::add(sum, &packet[l4 + 8..l4 + 12]);
+            sum = checksum::add(sum, &packet[l4 + 14..l4 + 16]);
+            sum = checksum::add(sum, &packet[l4 + 18..headers]);
+        }
+        self.l4_sum = sum;
+    }
+
+    /// Where the source and destination addresses are.
+    fn addresses(&self) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let ip = self.ip;
+        if self.ipv4 {
+            (ip + 12..ip + 16, ip + 16..ip + 20)
+        } else {
+            (ip + 8..ip + 24, ip + 24..ip + 40)
+        }
     }
 
     fn segment<'a>(&self, packet: &'a [u8], i: usize) -> Segment<'a> {
@@ -342,19 +386,14 @@ impl Plan {
             h[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
             let id = u16::from_be_bytes([h[ip + 4], h[ip + 5]]).wrapping_add(i as u16);
             h[ip + 4..ip + 6].copy_from_slice(&id.to_be_bytes());
-            h[ip + 10..ip + 12].fill(0);
-            let ihl = usize::from(h[ip] & 0x0f) * 4;
-            let csum = checksum::finish(checksum::add(0, &h[ip..ip + ihl]));
-            h[ip + 10..ip + 12].copy_from_slice(&csum.to_be_bytes());
+            let sum = self.ip_sum + u64::from(total) + u64::from(id);
+            h[ip + 10..ip + 12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
         } else {
             let payload_len = (self.headers - ip - 40 + seg.payload.len()) as u16;
             h[ip + 4..ip + 6].copy_from_slice(&payload_len.to_be_bytes());
         }
-        let (src, dst) = if self.ipv4 {
-            (ip + 12..ip + 16, ip + 16..ip + 20)
-        } else {
-            (ip + 8..ip + 24, ip + 24..ip + 40)
-        };
+        // The pseudo-header's length, then the rewritten fields, then the payload.
+        let mut sum = self.l4_sum + l4_total as u64 + checksum::add(0, seg.payload);
         let field = match self.kind {
             Kind::Tcp => {
                 let seq = u32::from_be_bytes([h[l4 + 4], h[l4 + 5], h[l4 + 6], h[l4 + 7]])
@@ -366,24 +405,19 @@ impl Plan {
                 if i > 0 {
                     h[l4 + 13] &= !TCP_CWR;
                 }
+                sum += u64::from(seq >> 16)
+                    + u64::from(seq & 0xffff)
+                    + u64::from(u16::from_be_bytes([h[l4 + 12], h[l4 + 13]]));
                 l4 + 16
             }
             _ => {
                 h[l4 + 4..l4 + 6].copy_from_slice(&(l4_total as u16).to_be_bytes());
+                sum += l4_total as u64;
                 l4 + 6
             }
         };
-        let proto = if matches!(self.kind, Kind::Tcp) {
-            TCP
-        } else {
-            UDP
-        };
-        h[field..field + 2].fill(0);
-        let mut sum = checksum::pseudo_header(&h[src], &h[dst], proto, l4_total);
-        sum = checksum::add(sum, &h[l4..]);
-        sum = checksum::add(sum, seg.payload);
         let mut csum = checksum::finish(sum);
-        if proto == UDP && csum == 0 {
+        if matches!(self.kind, Kind::Udp) && csum == 0 {
             csum = 0xffff; // zero means "no checksum" for UDP
         }
         h[field..field + 2].copy_from_slice(&csum.to_be_bytes());

@@ -200,6 +200,48 @@ proptest! {
     }
 
     #[test]
+    fn ipv4_options_and_a_link_header_in_front(
+        proto in prop_oneof![Just(Proto::Tcp4), Just(Proto::Udp4)],
+        ip_opts in prop::sample::select(vec![0usize, 4, 8, 40]),
+        link in prop::sample::select(vec![0usize, 14, 18]),
+        payload in prop::collection::vec(any::<u8>(), 1..5000),
+        mss in 1u16..1500,
+        id in any::<u16>(),
+    ) {
+        // What a TAP device hands over: a link header, then IPv4 (here with options), then
+        // the transport header. Every checksum is checked from the bytes, with IHL read back.
+        let (mut hdr, mut packet, _) = super_packet(proto, 4, &payload, 0x18);
+        packet.splice(20..20, std::iter::repeat_n(1u8, ip_opts));
+        packet[0] = 0x40 | (5 + ip_opts / 4) as u8;
+        packet[4..6].copy_from_slice(&id.to_be_bytes());
+        packet.splice(0..0, (0..link).map(|b| b as u8));
+        hdr.csum_start += (link + ip_opts) as u16;
+        hdr.hdr_len += (link + ip_opts) as u16;
+        hdr.gso_size = mss;
+        let segments: Vec<Vec<u8>> = gso::split_at(&hdr, &packet, link)
+            .unwrap()
+            .map(|s| s.to_vec())
+            .collect();
+        prop_assert_eq!(segments.len(), payload.len().div_ceil(usize::from(mss)));
+        let tcp = matches!(proto, Proto::Tcp4);
+        let mut joined = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            prop_assert_eq!(&seg[..link], &packet[..link], "link header kept");
+            let ip = &seg[link..];
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            prop_assert_eq!(ihl, 20 + ip_opts);
+            prop_assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+            prop_assert_eq!(u16::from_be_bytes([ip[4], ip[5]]), id.wrapping_add(i as u16));
+            prop_assert!(folds_to_ffff(sum16(&ip[..ihl])), "IPv4 header checksum of {}", i);
+            let l4 = &ip[ihl..];
+            let pseudo = sum16(&ip[12..20]) + if tcp { 6 } else { 17 } + l4.len() as u32;
+            prop_assert!(folds_to_ffff(pseudo + sum16(l4)), "transport checksum of {}", i);
+            joined.extend_from_slice(&l4[if tcp { 24 } else { 8 }..]);
+        }
+        prop_assert_eq!(joined, payload);
+    }
+
+    #[test]
     fn completing_a_partial_checksum(payload in prop::collection::vec(any::<u8>(), 0..1500)) {
         // What the kernel sends with NEEDS_CSUM and no GSO: the field holds the pseudo-header
         // sum, uncomplemented.

@@ -13,6 +13,11 @@
 //! the bottleneck (USO rows swung between 11 and 15 Gb/s). Bytes still unreceived after
 //! [`WRITE_OFF`] without progress are written off as lost. The rate is the received bytes over
 //! the time from the first send to the last datagram received.
+//!
+//! On the 2-core bench machine the load CPU is still the limit in some rounds: the sender's
+//! copy from user memory (`_copy_from_iter` in `udp_sendmsg`) takes about three times its
+//! usual share of that CPU, and every USO row, passthrough too, falls to 11-12 Gb/s while the
+//! forwarder idles. Hence more rounds for this part than for the TCP ones.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;

@@ -165,7 +165,7 @@ impl ControllerBuilder {
         self
     }
 
-    /// Where the controller's metrics go (see [`metrics`](crate::metrics)); default: the
+    /// Where the controller's metrics go (see [`metrics`]); default: the
     /// [global provider](crate::metrics::set_global_provider), else none.
     pub fn metrics_provider(mut self, provider: Arc<dyn MetricsProvider>) -> Self {
         self.metrics = Some(provider);

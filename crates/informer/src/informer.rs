@@ -195,7 +195,7 @@ impl<K: Resource, L: ListerWatcher<K> + 'static> SharedIndexInformerBuilder<K, L
         self
     }
 
-    /// Records the informer's [`metrics`](crate::metrics) (lists, relists, watch ends by
+    /// Records the informer's [`metrics`] (lists, relists, watch ends by
     /// cause, events by type, pending notifications per handler, last synced version) through
     /// `provider`, under the informer's name. Default: none recorded
     /// ([`NoopMetricsProvider`](crate::metrics::NoopMetricsProvider)).

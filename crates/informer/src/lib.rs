@@ -1,6 +1,6 @@
 //! client-go's informer core for Rust, independent of any API client: the indexed cache
 //! ([`Indexer`], [`Lister`]), event handlers ([`ResourceEventHandler`], [`handler_fn`]), the
-//! per-handler fan-out ([`SharedProcessor`]), delta processing ([`process_deltas`]) between a
+//! per-handler fan-out ([`SharedProcessor`]), delta processing ([`process_deltas()`]) between a
 //! [`DeltaFifo`](delta_fifo::DeltaFifo) and the handlers, the [`ListerWatcher`] interface, the
 //! [`Reflector`] that lists and watches through it into the FIFO (with its [`Backoff`]), the
 //! [`SharedIndexInformer`] that wires reflector, FIFO, pop loop and processor over one cache
@@ -21,7 +21,7 @@
 //! | [`Indexer`], [`Lister`], [`IndexFn`] | the thread-safe indexed cache and its read views |
 //! | [`ResourceEventHandler`], [`handler_fn`], [`FilteringHandler`] | event handlers |
 //! | [`SharedProcessor`], [`HandlerRegistration`] | per-handler fan-out, buffers, resync, sync |
-//! | [`process_deltas`], [`pop_and_process`], [`informer_fifo`] | FIFO to cache and handlers |
+//! | [`process_deltas()`], [`pop_and_process`], [`informer_fifo`] | FIFO to cache and handlers |
 //! | [`ListerWatcher`], [`MemoryListerWatcher`] | the list/watch interface, an in-memory server |
 //! | [`Reflector`], [`Backoff`] | list and watch (or stream the initial list) into the FIFO |
 //! | [`SharedIndexInformer`] | all of the above wired together |

@@ -20,8 +20,8 @@
 //! # Overview
 //!
 //! - Management, no async runtime needed: [`DeviceBuilder`] (create/attach, `%d` names, user,
-//!   group, `pi`, `vnet_hdr`, `multi_queue`, persist), [`Device::delete`], [`list`] and
-//!   [`lookup`] (`ip tuntap show`), [`features`] (`TUNGETFEATURES`), [`Netns`] to act in a
+//!   group, `pi`, `vnet_hdr`, `multi_queue`, persist), [`Device::delete`], [`list()`] and
+//!   [`lookup`] (`ip tuntap show`), [`features()`] (`TUNGETFEATURES`), [`Netns`] to act in a
 //!   named network namespace without `ip netns exec`.
 //! - Link configuration over rtnetlink, blocking: [`Link`] (up/down, addresses, MTU,
 //!   txqueuelen, routes, move to a namespace) and [`LinkEvents`].

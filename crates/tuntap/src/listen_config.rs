@@ -78,13 +78,13 @@ impl ListenConfig {
         self
     }
 
-    /// Add the ready-made [`bind_to_device`](crate::bind_to_device) control: only traffic of
+    /// Add the ready-made [`bind_to_device`] control: only traffic of
     /// `interface` reaches the socket.
     pub fn bind_to_device(self, interface: impl Into<String>) -> Self {
         self.control(bind_to_device(interface))
     }
 
-    /// Add the ready-made [`mark_control`](crate::mark_control) (`SO_MARK` on what the socket
+    /// Add the ready-made [`mark_control`] (`SO_MARK` on what the socket
     /// sends).
     pub fn mark(self, mark: u32) -> Self {
         self.control(mark_control(mark))

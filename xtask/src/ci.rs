@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: fmt, clippy, tests, privileged tests, docs, benches in test mode.
+//! `cargo xtask ci`: fmt, clippy, tests, privileged tests, docs (public and private items),
+//! benches in test mode.
 //!
 //! Privileged tests are the ones that open TUN devices and create network namespaces: the whole
 //! `tuntap` package. They run when we are root; otherwise the step prints a loud
@@ -107,6 +108,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ),
     )
     .env("RUSTDOCFLAGS", "-D warnings");
+    // The private items too: their doc links break as easily, and a contributor reads them.
+    let private_docs = Step::new(
+        "private docs",
+        "cargo",
+        &cargo_args(
+            &[
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--all-features",
+                "--document-private-items",
+            ],
+            &excluded,
+            &[],
+        ),
+    )
+    .env("RUSTDOCFLAGS", "-D warnings");
     let benches = Step::new(
         "benches (test mode)",
         "cargo",
@@ -146,6 +164,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
         run_step(&docs)?;
+        run_step(&private_docs)?;
         run_step(&benches)
     })();
 

@@ -124,20 +124,20 @@ async fn write_gathered<W: Writer>(
     hdr: &[u8; VNET_HDR_LEN],
     frame: &Frame<'_>,
 ) -> Result<()> {
+    let count = usize::from(prefix.pi) + usize::from(prefix.vnet) + 1 + frame.segments();
     let mut parts = frame.parts();
-    let Some(headers) = parts.next() else {
-        return Ok(());
+    let headers = match parts.next() {
+        Some(headers) if count <= IOV_MAX => headers,
+        _ => {
+            let packet = frame.packet();
+            return write_one(write, prefix, hdr, &packet, true).await;
+        }
     };
     let pi = pi_header(headers);
     let prefixes: [&[u8]; 2] = [
         if prefix.pi { &pi } else { &[] },
         if prefix.vnet { hdr } else { &[] },
     ];
-    let count = usize::from(prefix.pi) + usize::from(prefix.vnet) + 1 + frame.segments();
-    if count > IOV_MAX {
-        let packet = frame.packet();
-        return write_one(write, prefix, hdr, &packet, true).await;
-    }
     let mut stack = [IoSlice::new(&[]); STACK_PARTS];
     let mut heap = Vec::new();
     let bufs: &mut [IoSlice<'_>] = if count <= STACK_PARTS {

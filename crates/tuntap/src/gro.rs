@@ -49,19 +49,62 @@
 //! # Examples
 //!
 //! ```
-//! use tuntap::gro::{Batch, Config};
+//! use tuntap::gro::{Batch, Config, Protocols};
+//! use tuntap::internet_checksum;
+//! use tuntap::vnet::GsoType;
 //!
-//! let packets: Vec<&[u8]> = Vec::new(); // IP packets, e.g. decrypted from a tunnel
+//! /// One segment of a TCP stream from 10.0.0.1:1000 to 10.0.0.2:2000, checksums filled in.
+//! fn segment(seq: u32, id: u16, payload: &[u8]) -> Vec<u8> {
+//!     let len = 40 + payload.len();
+//!     let mut p = vec![0u8; len];
+//!     p[0] = 0x45;
+//!     p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+//!     p[4..6].copy_from_slice(&id.to_be_bytes());
+//!     p[8] = 64;
+//!     p[9] = 6;
+//!     p[12..16].copy_from_slice(&[10, 0, 0, 1]);
+//!     p[16..20].copy_from_slice(&[10, 0, 0, 2]);
+//!     let ip_sum = internet_checksum(&p[..20]);
+//!     p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+//!     p[20..22].copy_from_slice(&1000u16.to_be_bytes());
+//!     p[22..24].copy_from_slice(&2000u16.to_be_bytes());
+//!     p[24..28].copy_from_slice(&seq.to_be_bytes());
+//!     p[32] = 5 << 4; // data offset: 20 bytes
+//!     p[33] = 0x10; // ACK
+//!     p[34..36].copy_from_slice(&512u16.to_be_bytes()); // window
+//!     p[40..].copy_from_slice(payload);
+//!     // The transport checksum covers a pseudo-header: addresses, protocol, length.
+//!     let mut summed = p[12..20].to_vec();
+//!     summed.extend_from_slice(&[0, 6]);
+//!     summed.extend_from_slice(&((len - 20) as u16).to_be_bytes());
+//!     summed.extend_from_slice(&p[20..]);
+//!     let tcp_sum = internet_checksum(&summed);
+//!     p[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
+//!     p
+//! }
+//!
+//! // Three consecutive 1000-byte segments of one flow, e.g. decrypted from a tunnel.
+//! let segments: Vec<Vec<u8>> = (0..3u16)
+//!     .map(|i| segment(7000 + 1000 * u32::from(i), 40 + i, &[i as u8; 1000]))
+//!     .collect();
+//! let packets: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
+//!
 //! let mut batch = Batch::new();
 //! let plan = batch.coalesce(&packets, &Config::default());
-//! for frame in plan.frames() {
-//!     let header = frame.vnet_hdr().to_bytes();
-//!     // Gather header and parts into one writev(2) on the device.
-//!     let mut iov = vec![std::io::IoSlice::new(&header)];
-//!     iov.extend(frame.parts().map(std::io::IoSlice::new));
-//!     let _ = iov;
-//! }
-//! ```
+//! assert_eq!(plan.len(), 1, "one write instead of three");
+//! let frame = plan.frames().next().unwrap();
+//! assert_eq!(frame.protocol(), Protocols::TCP4);
+//! assert_eq!(frame.vnet_hdr().gso_type, GsoType::TcpV4);
+//! assert_eq!(frame.vnet_hdr().gso_size, 1000);
+//! assert_eq!(frame.len(), 40 + 3000);
+//!
+//! // Gather the header and the parts into one writev(2) on a vnet_hdr device: the rewritten
+//! // headers, then each segment's payload where it lies.
+//! let header = frame.vnet_hdr().to_bytes();
+//! let mut iov = vec![std::io::IoSlice::new(&header)];
+//! iov.extend(frame.parts().map(std::io::IoSlice::new));
+//! assert_eq!(iov.len(), 1 + 1 + 3);
+//! //! ```
 
 use std::borrow::Cow;
 use std::fmt;

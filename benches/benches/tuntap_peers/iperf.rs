@@ -99,12 +99,13 @@ pub(crate) fn run_once(
             };
             // iperf3 -J can exit 0 with only an "error" in its report when the server is not
             // listening yet: that is a retry too.
-            if out.status.success() && !refused(&out.stdout) {
+            let report = serde_json::from_slice::<serde_json::Value>(&out.stdout);
+            if out.status.success() && !report.as_ref().is_ok_and(refused) {
                 if bounded_wait(&mut server, Duration::from_secs(5)).is_none() {
                     let _ = server.kill();
                     let _ = server.wait();
                 }
-                return received_gbps(&out.stdout);
+                return received_gbps(&report.map_err(|e| format!("iperf3 JSON: {e}"))?);
             }
             last = String::from_utf8_lossy(&out.stdout)
                 .chars()
@@ -121,17 +122,15 @@ pub(crate) fn run_once(
 }
 
 /// Whether iperf3's JSON report says the connection was refused.
-fn refused(json: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(json)
-        .ok()
-        .and_then(|report| report.get("error")?.as_str().map(str::to_owned))
+fn refused(report: &serde_json::Value) -> bool {
+    report
+        .get("error")
+        .and_then(serde_json::Value::as_str)
         .is_some_and(|error| error.contains("Connection refused"))
 }
 
 /// `end.sum_received.bits_per_second` of iperf3's JSON report, in Gb/s.
-fn received_gbps(json: &[u8]) -> Result<f64, String> {
-    let report: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| format!("iperf3 JSON: {e}"))?;
+fn received_gbps(report: &serde_json::Value) -> Result<f64, String> {
     report
         .pointer("/end/sum_received/bits_per_second")
         .and_then(serde_json::Value::as_f64)

@@ -46,6 +46,17 @@ pub(crate) struct Prefix {
     pub(crate) vnet: bool,
 }
 
+impl Prefix {
+    /// The prefixes to write before a packet, in order: `pi` (the `tun_pi` for it) if the
+    /// device has one, then `hdr` if it has `vnet_hdr`; an absent one is empty.
+    fn slices<'a>(self, pi: &'a [u8; 4], hdr: &'a [u8; VNET_HDR_LEN]) -> [&'a [u8]; 2] {
+        [
+            if self.pi { pi } else { &[] },
+            if self.vnet { hdr } else { &[] },
+        ]
+    }
+}
+
 /// The `struct tun_pi` for an IP packet: no flags, the EtherType from the IP version.
 fn pi_header(packet: &[u8]) -> [u8; 4] {
     let ethertype: u16 = match packet.first().map(|b| b >> 4) {
@@ -80,11 +91,8 @@ async fn write_one<W: Writer>(
     coalesced: bool,
 ) -> Result<()> {
     let pi = pi_header(packet);
-    let parts: [&[u8]; 3] = [
-        if prefix.pi { &pi } else { &[] },
-        if prefix.vnet { hdr } else { &[] },
-        packet,
-    ];
+    let [pi, hdr] = prefix.slices(&pi, hdr);
+    let parts: [&[u8]; 3] = [pi, hdr, packet];
     let total: usize = parts.iter().map(|p| p.len()).sum();
     if total <= FLAT_MAX {
         let mut flat = [0u8; FLAT_MAX];
@@ -124,20 +132,15 @@ async fn write_gathered<W: Writer>(
     hdr: &[u8; VNET_HDR_LEN],
     frame: &Frame<'_>,
 ) -> Result<()> {
-    let count = usize::from(prefix.pi) + usize::from(prefix.vnet) + 1 + frame.segments();
     let mut parts = frame.parts();
-    let headers = match parts.next() {
-        Some(headers) if count <= IOV_MAX => headers,
-        _ => {
-            let packet = frame.packet();
-            return write_one(write, prefix, hdr, &packet, true).await;
-        }
+    let headers = parts.next();
+    let pi = pi_header(headers.unwrap_or_default());
+    let prefixes = prefix.slices(&pi, hdr);
+    let count = prefixes.iter().filter(|p| !p.is_empty()).count() + 1 + frame.segments();
+    let Some(headers) = headers.filter(|_| count <= IOV_MAX) else {
+        let packet = frame.packet();
+        return write_one(write, prefix, hdr, &packet, true).await;
     };
-    let pi = pi_header(headers);
-    let prefixes: [&[u8]; 2] = [
-        if prefix.pi { &pi } else { &[] },
-        if prefix.vnet { hdr } else { &[] },
-    ];
     let mut stack = [IoSlice::new(&[]); STACK_PARTS];
     let mut heap = Vec::new();
     let bufs: &mut [IoSlice<'_>] = if count <= STACK_PARTS {

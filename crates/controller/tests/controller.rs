@@ -190,6 +190,57 @@ fn requeue_after_reconciles_again_later() {
 }
 
 #[test]
+fn a_failure_while_a_requeue_after_is_pending_is_retried_after_the_backoff() {
+    // The workqueue's retry rule (docs/workqueue.md): the earliest deadline wins, so a key that
+    // waits for an hour-long re-check and then fails is retried after the limiter's 5 ms.
+    let (clock, driver) = fake();
+    let (tx, rx) = mpsc::channel();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let controller = Controller::builder("recheck-then-fail")
+        .driver(driver.clone())
+        .reconcile(move |key: &str| {
+            let call = counter.fetch_add(1, Ordering::SeqCst);
+            tx.send(format!("{key} #{call}")).unwrap();
+            match call {
+                0 => Ok(Action::RequeueAfter(Duration::from_secs(3600))),
+                1 => Err(BoxError::from("conflict")),
+                _ => Ok(Action::Done),
+            }
+        })
+        .build()
+        .unwrap();
+    let run = start(&controller);
+    let key = "ns/web".to_owned();
+    controller.queue().add(key.clone());
+    assert_eq!(next(&rx), "ns/web #0");
+    until_waiting(&controller); // the 1 h re-check is pending
+    controller.queue().add(key.clone()); // an informer event
+    assert_eq!(next(&rx), "ns/web #1");
+    // The failure is counted inside the queue's critical section; once it shows, any call that
+    // takes the queue's lock returns after the retry has been scheduled.
+    let real = timer_wheel::RealClock;
+    let since = timer_wheel::Clock::now(&real);
+    while controller.queue().num_requeues(&key) == 0 {
+        let waited = timer_wheel::Clock::now(&real) - since;
+        assert!(waited < PATIENCE, "the failure was never counted");
+        thread::yield_now();
+    }
+    assert_eq!(controller.queue().len(), 0);
+    clock.advance(Duration::from_millis(4));
+    driver.turn();
+    assert!(
+        rx.recv_timeout(Duration::from_millis(50)).is_err(),
+        "retried before the backoff"
+    );
+    clock.advance(Duration::from_millis(1));
+    driver.turn();
+    assert_eq!(next(&rx), "ns/web #2", "retried after 5 ms, not 1 h");
+    controller.shutdown();
+    run.join().unwrap().unwrap();
+}
+
+#[test]
 fn workers_wait_for_cache_sync_and_a_failed_sync_starts_none() {
     let (_clock, driver) = fake();
     let (tx, rx) = mpsc::channel();

@@ -4,9 +4,10 @@
 //! The waiting items live in the queue's own state, under the queue's lock: a
 //! [`Wheel`] holds each item once, filed at its deadline in ticks of the driver's resolution from
 //! an origin instant (deadlines rounded *up*, so nothing is ever added early), and `index` maps
-//! an item to its wheel handle without storing the item a second time: it is a table of handles
-//! hashed by the item the handle points to. That makes earliest-deadline-wins (DL-6) and
-//! `cancel_after` O(1), at about 40 + 10 bytes per waiting `u64` item.
+//! an item to its wheel handle without storing the item a second time: it is a table of
+//! [`Waiting`] entries (the handle, and whether the wait is a rate-limited retry) hashed by the
+//! item the handle points to. That makes earliest-deadline-wins (DL-6) and `cancel_after` O(1),
+//! at about 40 + 14 bytes per waiting `u64` item.
 //!
 //! One [`AfterFunc`] on the [`Driver`] stands for the whole wheel, armed for its earliest
 //! deadline (`armed`). Scheduling something sooner re-arms it; when it fires, its callback (which
@@ -15,6 +16,9 @@
 //!
 //! # Ground rules
 //! * An item has an entry in `index` iff it is pending in `wheel` (at most once).
+//! * An entry's `retry` flag says the wait stands for a rate-limited retry that the limiter has
+//!   already counted; it is set by [`RateLimitingQueue`](crate::RateLimitingQueue) and cleared by
+//!   its `forget`, always under the queue's lock together with the limiter call it goes with.
 //! * The only moment a handle in `index` may be stale is between a `poll` of the wheel and the
 //!   removal of that item's entry, which happen together in [`Delays::pop_due_locked`]; so a
 //!   stale handle found during a look-up is the one being removed.
@@ -81,7 +85,7 @@ pub struct DelayingQueue<T> {
 /// state.
 pub(crate) struct Delays<T> {
     wheel: Wheel<T>,
-    index: HashTable<Handle>,
+    index: HashTable<Waiting>,
     hasher: DefaultHashBuilder,
     /// Tick 0.
     origin: Instant,
@@ -90,6 +94,23 @@ pub(crate) struct Delays<T> {
     /// Created on first use.
     timer: Option<AfterFunc>,
     armed: Option<u64>,
+}
+
+/// A waiting item's entry in the index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Waiting {
+    handle: Handle,
+    /// The wait is a rate-limited retry the limiter has counted (see the ground rules).
+    retry: bool,
+}
+
+/// Who schedules a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A plain `add_after`.
+    Plain,
+    /// A rate-limited retry, counted by the limiter.
+    Retry,
 }
 
 impl<T: Clone + Eq + Hash + Send + 'static> DelayingQueue<T> {
@@ -139,22 +160,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> DelayingQueue<T> {
     pub fn add_after(&self, item: T, delay: Duration) {
         let shared = &self.queue.shared;
         let mut state = shared.lock();
-        if state.shutting_down {
-            return;
-        }
-        if let Some(recorder) = &state.recorder {
-            recorder.retry(); // DL-2: even for a zero delay
-        }
-        if delay.is_zero() {
-            shared.add_locked(&mut state, item);
-            return;
-        }
-        let delays = state.delays.as_mut().expect("a delaying queue has delays");
-        let now = delays.driver.clock().now();
-        let tick = delays.tick_after(now, delay);
-        if delays.schedule_locked(item, tick) {
-            delays.arm_locked(tick, now, shared);
-        }
+        add_after_locked(shared, &mut state, item, delay, Wait::Plain);
     }
 
     /// Withdraws `item` if it is waiting; returns whether it was. It does not touch the queue
@@ -188,6 +194,33 @@ impl<T: Clone + Eq + Hash + Send + 'static> DelayingQueue<T> {
     }
 }
 
+/// `add_after` with the queue's lock held; `wait` marks a rate-limited retry (a zero delay adds at
+/// once and leaves no mark).
+pub(crate) fn add_after_locked<T: Clone + Eq + Hash + Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    state: &mut State<T>,
+    item: T,
+    delay: Duration,
+    wait: Wait,
+) {
+    if state.shutting_down {
+        return;
+    }
+    if let Some(recorder) = &state.recorder {
+        recorder.retry(); // DL-2: even for a zero delay
+    }
+    if delay.is_zero() {
+        shared.add_locked(state, item);
+        return;
+    }
+    let delays = state.delays.as_mut().expect("a delaying queue has delays");
+    let now = delays.driver.clock().now();
+    let tick = delays.tick_after(now, delay);
+    if delays.schedule_locked(item, tick, wait) {
+        delays.arm_locked(tick, now, shared);
+    }
+}
+
 impl<T: Clone + Eq + Hash + Send + 'static> Delays<T> {
     /// The first tick at or after `now + delay`.
     fn tick_after(&self, now: Instant, delay: Duration) -> u64 {
@@ -213,26 +246,44 @@ impl<T: Clone + Eq + Hash + Send + 'static> Delays<T> {
         self.hasher.hash_one(item)
     }
 
-    /// The handle of a waiting item.
-    pub(crate) fn find(&self, item: &T) -> Option<Handle> {
+    /// The entry of a waiting item.
+    pub(crate) fn find(&self, item: &T) -> Option<Waiting> {
         let wheel = &self.wheel;
         self.index
-            .find(self.hash(item), |h| wheel.get(*h) == Some(item))
+            .find(self.hash(item), |w| wheel.get(w.handle) == Some(item))
             .copied()
     }
 
+    /// Whether `item` waits for a rate-limited retry that the limiter has counted.
+    pub(crate) fn has_retry(&self, item: &T) -> bool {
+        self.find(item).is_some_and(|w| w.retry)
+    }
+
+    /// Turns `item`'s pending retry, if any, into a plain wait: its deadline stays, but the next
+    /// failure is counted again (a `forget` starts a new failure history).
+    pub(crate) fn unmark_retry_locked(&mut self, item: &T) {
+        let hash = self.hash(item);
+        let Delays { wheel, index, .. } = self;
+        if let Some(waiting) = index.find_mut(hash, |w| wheel.get(w.handle) == Some(item)) {
+            waiting.retry = false;
+        }
+    }
+
     /// Files `item` for `tick`, or moves it there if that is earlier than its current deadline
-    /// (DL-6). Returns whether the wheel changed.
-    fn schedule_locked(&mut self, item: T, tick: u64) -> bool {
+    /// (DL-6); a [`Wait::Retry`] marks the entry as a counted retry whichever deadline wins.
+    /// Returns whether the wheel changed.
+    fn schedule_locked(&mut self, item: T, tick: u64, wait: Wait) -> bool {
         let hash = self.hash(&item);
+        let retry = wait == Wait::Retry;
         let Delays {
             wheel,
             index,
             hasher,
             ..
         } = self;
-        if let Some(handle) = index.find(hash, |h| wheel.get(*h) == Some(&item)) {
-            let handle = *handle;
+        if let Some(waiting) = index.find_mut(hash, |w| wheel.get(w.handle) == Some(&item)) {
+            waiting.retry |= retry;
+            let handle = waiting.handle;
             return match wheel.deadline(handle) {
                 Some(current) if tick < current => wheel.reset(handle, tick),
                 _ => false,
@@ -240,8 +291,8 @@ impl<T: Clone + Eq + Hash + Send + 'static> Delays<T> {
         }
         let handle = wheel.insert(tick, item);
         let wheel = &*wheel;
-        index.insert_unique(hash, handle, |h| {
-            hasher.hash_one(wheel.get(*h).expect("indexed items are in the wheel"))
+        index.insert_unique(hash, Waiting { handle, retry }, |w| {
+            hasher.hash_one(wheel.get(w.handle).expect("indexed items are in the wheel"))
         });
         true
     }
@@ -250,10 +301,10 @@ impl<T: Clone + Eq + Hash + Send + 'static> Delays<T> {
     fn cancel_locked(&mut self, item: &T) -> bool {
         let hash = self.hash(item);
         let Delays { wheel, index, .. } = self;
-        match index.find_entry(hash, |h| wheel.get(*h) == Some(item)) {
+        match index.find_entry(hash, |w| wheel.get(w.handle) == Some(item)) {
             Ok(entry) => {
-                let (handle, _) = entry.remove();
-                wheel.cancel(handle).is_some()
+                let (waiting, _) = entry.remove();
+                wheel.cancel(waiting.handle).is_some()
             }
             Err(_) => false,
         }
@@ -265,7 +316,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> Delays<T> {
         let hash = self.hash(&item);
         let Delays { wheel, index, .. } = self;
         // The polled entry's handle is the only stale one (ground rules).
-        if let Ok(entry) = index.find_entry(hash, |h| !wheel.contains(*h)) {
+        if let Ok(entry) = index.find_entry(hash, |w| !wheel.contains(w.handle)) {
             entry.remove();
         }
         Some(item)

@@ -96,3 +96,30 @@ fn two_workers_never_hold_one_item_and_lose_no_readd() {
         assert!((1..=2).contains(&runs));
     });
 }
+
+#[test]
+fn two_concurrent_failures_of_one_key_count_once_and_keep_the_retry() {
+    // The "is a retry pending?" check and the limiter call are one critical section: in every
+    // interleaving one failure is counted and one retry is waiting.
+    use std::time::Duration;
+    use timer_wheel::{Driver, FakeClock};
+    use workqueue::limiter::ItemExponentialFailure;
+    use workqueue::{QueueConfig, RateLimitingQueue};
+
+    model(|| {
+        let clock = FakeClock::new();
+        let driver = Driver::builder().clock(clock).manual().unwrap();
+        let limiter =
+            ItemExponentialFailure::new(Duration::from_millis(5), Duration::from_secs(1)).unwrap();
+        let queue =
+            RateLimitingQueue::with_config(QueueConfig::new().driver(driver), limiter).unwrap();
+        let other = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.add_rate_limited(7u8))
+        };
+        queue.add_rate_limited(7u8);
+        other.join().unwrap();
+        assert_eq!(queue.num_requeues(&7), 1);
+        assert_eq!(queue.waiting_len(), 1);
+    });
+}

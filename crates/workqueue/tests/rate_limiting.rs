@@ -254,3 +254,127 @@ fn limiter_is_asked_even_after_shutdown() {
     assert_eq!(queue.waiting_len(), 0);
     assert!(queue.get().is_none());
 }
+
+/// A queue on the default controller limiter (5 ms doubling to 1000 s, max with 10/s burst 100).
+fn default_queue() -> (
+    FakeClock,
+    timer_wheel::Driver,
+    RateLimitingQueue<&'static str>,
+) {
+    let (clock, driver) = manual();
+    let config = QueueConfig::new().driver(driver.clone());
+    let queue =
+        RateLimitingQueue::with_config(config, default_controller(driver.clock().clone())).unwrap();
+    (clock, driver, queue)
+}
+
+#[test]
+fn a_failure_while_a_plain_delay_is_pending_gets_the_limiters_backoff() {
+    // spec: RL-1, DL-6 (a pending plain add_after is not a counted retry)
+    let (clock, driver, queue) = default_queue();
+    queue.add_after("k", Duration::from_secs(3600)); // a periodic re-check in 1 h
+    queue.add("k"); // an event
+    let lease = queue.get().unwrap();
+    queue.add_rate_limited("k"); // the reconcile failed
+    drop(lease);
+    assert_eq!(queue.num_requeues(&"k"), 1, "the failure is counted");
+    step(&clock, &driver, 4 * MS);
+    assert!(queue.is_empty(), "not before the 5 ms backoff");
+    step(&clock, &driver, MS);
+    assert_eq!(drain_now(&queue), ["k"], "retried after 5 ms, not 1 h");
+    assert_eq!(queue.waiting_len(), 0);
+}
+
+#[test]
+fn a_failure_after_forget_is_backed_off_afresh_though_an_old_retry_is_pending() {
+    // spec: RL-1, RL-2 (forget starts a new failure history)
+    let (clock, driver, queue) = default_queue();
+    // Nine failures in a row: the ninth retry waits 5 ms · 2^8 = 1.28 s.
+    for n in 0..9u32 {
+        queue.add_rate_limited("k");
+        step(&clock, &driver, (5 * MS) * (1 << n));
+        assert_eq!(drain_now(&queue), ["k"], "retry {n}");
+    }
+    queue.add_rate_limited("k");
+    assert_eq!(queue.num_requeues(&"k"), 10);
+    assert!(queue.is_waiting(&"k")); // 2.56 s from now
+    queue.add("k"); // an event brings it in early
+    let lease = queue.get().unwrap();
+    queue.forget(&"k"); // it succeeded
+    drop(lease);
+    queue.add("k"); // the next event
+    let lease = queue.get().unwrap();
+    queue.add_rate_limited("k"); // and it failed: a first failure again
+    drop(lease);
+    assert_eq!(queue.num_requeues(&"k"), 1);
+    step(&clock, &driver, 5 * MS);
+    assert_eq!(drain_now(&queue), ["k"], "5 ms, not the stale 2.56 s");
+}
+
+#[test]
+fn a_plain_delay_sooner_than_a_pending_retry_wins_and_keeps_the_count() {
+    // spec: DL-6 (the earliest deadline wins whoever set it)
+    let (clock, driver, queue) = default_queue();
+    queue.add_rate_limited("k"); // 5 ms
+    queue.add_after("k", 2 * MS);
+    queue.add_rate_limited("k"); // still the same failure's retry: not counted
+    assert_eq!(queue.num_requeues(&"k"), 1);
+    step(&clock, &driver, 2 * MS);
+    assert_eq!(drain_now(&queue), ["k"]);
+    assert_eq!(queue.waiting_len(), 0, "one wait, handed out once");
+    step(&clock, &driver, 10 * MS);
+    assert!(queue.is_empty());
+}
+
+#[test]
+fn concurrent_failures_of_one_key_count_once_and_keep_one_retry() {
+    // The check and the limiter call are one critical section: bounded stress, many rounds.
+    let (clock, driver) = manual();
+    let config = QueueConfig::new().driver(driver.clone());
+    let limiter = ItemExponentialFailure::new(MS, Duration::from_secs(1)).unwrap();
+    let queue = RateLimitingQueue::with_config(config, limiter).unwrap();
+    for round in 0..200u64 {
+        let start = Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (queue, start) = (queue.clone(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    queue.add_rate_limited(round % 3);
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let key = round % 3;
+        assert_eq!(queue.num_requeues(&key), 1, "round {round}: counted once");
+        assert_eq!(queue.waiting_len(), 1, "round {round}: one retry");
+        step(&clock, &driver, MS);
+        assert_eq!(drain_now(&queue), [key], "round {round}: not lost");
+        queue.forget(&key);
+    }
+}
+
+#[test]
+fn bucket_truncates_its_wait_like_go_and_releases_on_the_exact_tick() {
+    // spec: RL-8 (x/time/rate: the wait is seconds · 1e9, truncated to whole nanoseconds).
+    // At this rate one token takes 100,000,000.75 ns: Go waits 100 ms exactly (2,000 ticks of
+    // 50 µs); rounding to the nearest nanosecond would wait 1 ns more and release a tick later.
+    let rate = 1e9 / 100_000_000.75;
+    let (clock, driver) = manual();
+    let bucket = Bucket::new(rate, 1, driver.clock().clone()).unwrap();
+    assert_eq!(bucket.when(&"a"), Duration::ZERO);
+    assert_eq!(bucket.when(&"b"), 100 * MS);
+    let config = QueueConfig::new().driver(driver.clone());
+    let queue = RateLimitingQueue::with_config(
+        config,
+        Bucket::new(rate, 1, driver.clock().clone()).unwrap(),
+    )
+    .unwrap();
+    queue.add_rate_limited("a");
+    assert_eq!(drain_now(&queue), ["a"]);
+    queue.add_rate_limited("b");
+    step(&clock, &driver, 100 * MS);
+    assert_eq!(drain_now(&queue), ["b"], "released on the 2,000th tick");
+}

@@ -105,9 +105,20 @@ impl<T> Bucket<T> {
         if tokens.balance >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-tokens.balance / self.rate)
+            wait_for(-tokens.balance, self.rate)
         }
     }
+}
+
+/// How long `rate` takes to refill `tokens`, as Go's `x/time/rate` computes it: the seconds, times
+/// 10^9, truncated to whole nanoseconds (never rounded up), and capped at `i64::MAX` nanoseconds.
+fn wait_for(tokens: f64, rate: f64) -> Duration {
+    let nanos = tokens / rate * 1e9;
+    if nanos >= i64::MAX as f64 {
+        return Duration::from_nanos(i64::MAX as u64);
+    }
+    // `as` truncates toward zero (and maps NaN to 0), like Go's float-to-Duration conversion.
+    Duration::from_nanos(nanos as u64)
 }
 
 impl<T> RateLimiter<T> for Bucket<T> {

@@ -19,9 +19,14 @@ use crate::store::Store;
 
 /// Events kept for watches by default: a watch may start up to this many writes in the past.
 pub const DEFAULT_HISTORY: usize = 100_000;
+/// Bytes of objects the kept events may hold by default (each event counts its object and the
+/// state before it): past this, the oldest events go first, whatever their number.
+pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
 /// Bookmark period by default: short, so tests see bookmarks quickly (a real server sends one
 /// about every minute).
 pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a watch may wait for its client to read before it is closed, by default.
+pub const DEFAULT_SLOW_WATCHER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body by default (the real server's limit is 3 MiB too).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
@@ -39,7 +44,9 @@ impl FakeApiServer {
         Builder {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             history: DEFAULT_HISTORY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
+            slow_watcher_timeout: DEFAULT_SLOW_WATCHER_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             resources: ResourceDef::builtins(),
             namespaces: true,
@@ -71,7 +78,9 @@ impl FakeApiServer {
 pub struct Builder {
     addr: SocketAddr,
     history: usize,
+    history_bytes: usize,
     bookmark_interval: Duration,
+    slow_watcher_timeout: Duration,
     max_body_bytes: usize,
     resources: Vec<ResourceDef>,
     namespaces: bool,
@@ -100,6 +109,14 @@ impl Builder {
         self
     }
 
+    /// Bytes of objects the kept events may hold (default [`DEFAULT_HISTORY_BYTES`]); the newest
+    /// event is kept whatever its size.
+    #[must_use]
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
+    }
+
     /// Period of BOOKMARK events on watches that allow them.
     #[must_use]
     pub fn bookmark_interval(mut self, period: Duration) -> Self {
@@ -107,7 +124,15 @@ impl Builder {
         self
     }
 
-    /// Largest accepted request body; larger ones get 413.
+    /// How long a watch waits for a client that has stopped reading before closing it (default
+    /// [`DEFAULT_SLOW_WATCHER_TIMEOUT`]); the client resumes from its last resourceVersion.
+    #[must_use]
+    pub fn slow_watcher_timeout(mut self, timeout: Duration) -> Self {
+        self.slow_watcher_timeout = timeout;
+        self
+    }
+
+    /// Largest accepted request body (and stored object); larger ones get 413.
     #[must_use]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
@@ -156,13 +181,19 @@ impl Builder {
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "fake-apiserver listens on a non-loopback address: it has no authentication");
         }
-        let store = Arc::new(Store::new(self.history, 0));
+        let store = Arc::new(Store::new(
+            self.history,
+            self.history_bytes,
+            0,
+            self.max_body_bytes,
+        ));
         let faults = Arc::new(FaultState::new(Arc::clone(&store)));
         let shared = Arc::new(Shared {
             store: Arc::clone(&store),
             registry: RwLock::new(Registry::with(self.resources)),
             faults: Arc::clone(&faults),
             bookmark_interval: self.bookmark_interval,
+            slow_watcher_timeout: self.slow_watcher_timeout,
             max_body_bytes: self.max_body_bytes,
             address: addr.to_string(),
         });
@@ -343,6 +374,11 @@ impl ServerHandle {
     /// Number of events kept for watches.
     pub fn history_len(&self) -> usize {
         self.shared.store.history_len()
+    }
+
+    /// Bytes of objects the kept events hold.
+    pub fn history_bytes(&self) -> usize {
+        self.shared.store.history_bytes()
     }
 
     /// Number of stored objects of all resources.

@@ -1,9 +1,11 @@
 //! The bounded window of past changes that watches replay from.
 //!
 //! Every write appends one [`Event`] with the resourceVersion it created. The window keeps the
-//! newest `capacity` events; a watch (or an exact read) from a resourceVersion older than the
-//! window's `floor` cannot be served and gets `410 Expired`, exactly as a real server does once
-//! etcd compacted the revision.
+//! newest `capacity` events, and fewer when they hold more than `max_bytes` of objects (an event
+//! counts its object and the previous state it keeps alive); a watch (or an exact read) from a
+//! resourceVersion older than the window's `floor` cannot be served and gets `410 Expired`,
+//! exactly as a real server does once etcd compacted the revision. The newest event is always
+//! kept, however large.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,6 +35,13 @@ pub(crate) struct Event {
     pub(crate) prev: Option<Arc<Obj>>,
 }
 
+impl Event {
+    /// The bytes this event keeps alive: its object, and the state before it.
+    fn bytes(&self) -> usize {
+        self.object.json.len() + self.prev.as_ref().map_or(0, |p| p.json.len())
+    }
+}
+
 /// Ring of recent events.
 ///
 /// Invariants: events are in strictly increasing `rv` order; every event has `rv > floor`; every
@@ -42,26 +51,45 @@ pub(crate) struct Event {
 pub(crate) struct History {
     events: VecDeque<Arc<Event>>,
     capacity: usize,
+    max_bytes: usize,
+    /// What the kept events hold ([`Event::bytes`] summed).
+    bytes: usize,
     floor: u64,
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize, floor: u64) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, floor: u64) -> Self {
         Self {
             events: VecDeque::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             floor,
         }
     }
 
-    /// Append an event; drops the oldest when full, raising the floor to its RV.
+    /// Append an event; drops the oldest while over the count or the bytes, raising the floor to
+    /// the newest dropped RV.
     pub(crate) fn push(&mut self, event: Arc<Event>) {
-        if self.events.len() >= self.capacity
-            && let Some(old) = self.events.pop_front()
-        {
-            self.floor = old.rv;
-        }
+        self.bytes += event.bytes();
         self.events.push_back(event);
+        while self.events.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.events.len() > 1)
+        {
+            self.pop_oldest();
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some(old) = self.events.pop_front() {
+            self.bytes -= old.bytes();
+            self.floor = self.floor.max(old.rv);
+        }
+    }
+
+    /// What the kept events hold, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The oldest resourceVersion a reader may start from.
@@ -72,7 +100,7 @@ impl History {
     /// Forget everything up to and including `rv`.
     pub(crate) fn compact(&mut self, rv: u64) {
         while self.events.front().is_some_and(|e| e.rv <= rv) {
-            self.events.pop_front();
+            self.pop_oldest();
         }
         self.floor = self.floor.max(rv);
     }

@@ -52,6 +52,7 @@ mod error;
 mod faults;
 mod handle;
 mod history;
+mod limits;
 mod list;
 mod meta;
 mod partial;
@@ -62,13 +63,14 @@ mod server;
 mod status;
 mod store;
 mod table;
+mod validation;
 mod watch;
 
 pub use error::{Error, Result};
 pub use faults::{CLIENT_HEADER, FaultRule, Faults, Verb};
 pub use handle::{
-    Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HISTORY, DEFAULT_MAX_BODY_BYTES, FakeApiServer,
-    ServerHandle,
+    Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_SLOW_WATCHER_TIMEOUT, FakeApiServer, ServerHandle,
 };
 pub use resources::{NameRule, ResourceDef, Scope};
 pub use status::ApiError;

@@ -2,8 +2,36 @@
 //!
 //! Strategic merge patch is served as a JSON merge patch: the two agree except for lists whose
 //! items carry a merge key (containers, ports, ...), which a merge patch replaces as a whole.
+//!
+//! A JSON patch is bounded as [`limits`](crate::limits) says: at most
+//! [`MAX_JSON_PATCH_OPS`] operations, `copy` operations that add at most the copy budget in all,
+//! and no operation may nest the document deeper than [`MAX_DEPTH`]; each is checked *before* the
+//! operation builds anything, so a hostile patch costs at most its own size plus the budget.
 
 use serde_json::{Map, Value};
+
+use crate::limits::{MAX_DEPTH, MAX_JSON_PATCH_OPS, depth_within, encoded_len};
+
+/// Why a JSON patch was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JsonPatchError {
+    /// More operations than [`MAX_JSON_PATCH_OPS`] (the real server answers 413).
+    TooManyOperations(usize),
+    /// An operation is malformed or cannot apply (422).
+    Invalid(String),
+}
+
+impl std::fmt::Display for JsonPatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooManyOperations(n) => write!(
+                f,
+                "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPS}, got {n}"
+            ),
+            Self::Invalid(message) => f.write_str(message),
+        }
+    }
+}
 
 /// Apply an RFC 7386 merge patch to `target` in place.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
@@ -25,20 +53,42 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// Apply an RFC 6902 JSON patch (`[{"op": ..., "path": ...}, ...]`). Operations apply in order on a
-/// copy; on any error `target` is left untouched.
-pub(crate) fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
-    let ops = patch
-        .as_array()
-        .ok_or("a JSON patch must be an array of operations")?;
+/// copy; on any error `target` is left untouched. `copy_budget` is the most bytes all `copy`
+/// operations together may add.
+pub(crate) fn json_patch(
+    target: &mut Value,
+    patch: &Value,
+    copy_budget: usize,
+) -> Result<(), JsonPatchError> {
+    let ops = patch.as_array().ok_or_else(|| {
+        JsonPatchError::Invalid("a JSON patch must be an array of operations".to_owned())
+    })?;
+    if ops.len() > MAX_JSON_PATCH_OPS {
+        return Err(JsonPatchError::TooManyOperations(ops.len()));
+    }
     let mut doc = target.clone();
+    let mut budget = copy_budget;
     for (i, op) in ops.iter().enumerate() {
-        apply_op(&mut doc, op).map_err(|e| format!("JSON patch operation {i}: {e}"))?;
+        apply_op(&mut doc, op, &mut budget)
+            .map_err(|e| JsonPatchError::Invalid(format!("JSON patch operation {i}: {e}")))?;
     }
     *target = doc;
     Ok(())
 }
 
-fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+/// Refuses to put a value of depth `depth` at `path` when the document would nest deeper than
+/// [`MAX_DEPTH`].
+fn check_nesting(path: &str, value: &Value) -> Result<(), String> {
+    let level = path.matches('/').count();
+    match depth_within(value, MAX_DEPTH.saturating_sub(level)) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "the value at {path:?} would nest the object deeper than {MAX_DEPTH} levels"
+        )),
+    }
+}
+
+fn apply_op(doc: &mut Value, op: &Value, copy_budget: &mut usize) -> Result<(), String> {
     let name = op
         .get("op")
         .and_then(Value::as_str)
@@ -58,11 +108,17 @@ fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
             .ok_or_else(|| format!("{name} needs a \"from\""))
     };
     match name {
-        "add" => add(doc, path, value()?),
+        "add" => {
+            let value = value()?;
+            check_nesting(path, &value)?;
+            add(doc, path, value)
+        }
         "remove" => remove(doc, path).map(drop),
         "replace" => {
+            let value = value()?;
+            check_nesting(path, &value)?;
             let slot = pointer_mut(doc, path)?;
-            *slot = value()?;
+            *slot = value;
             Ok(())
         }
         "move" => {
@@ -70,11 +126,23 @@ fn apply_op(doc: &mut Value, op: &Value) -> Result<(), String> {
             if path.starts_with(from) && path[from.len()..].starts_with('/') {
                 return Err(format!("cannot move {from:?} into its own child {path:?}"));
             }
+            check_nesting(path, pointer_mut(doc, from)?)?;
             let moved = remove(doc, from)?;
             add(doc, path, moved)
         }
         "copy" => {
-            let copied = pointer_mut(doc, from()?)?.clone();
+            let source = pointer_mut(doc, from()?)?;
+            check_nesting(path, source)?;
+            let size = encoded_len(source);
+            if size > *copy_budget {
+                return Err(format!(
+                    "copying {size} bytes would exceed what the copy operations of one patch may \
+                     add ({} bytes left of the limit)",
+                    *copy_budget
+                ));
+            }
+            *copy_budget -= size;
+            let copied = source.clone();
             add(doc, path, copied)
         }
         "test" => {
@@ -201,6 +269,8 @@ mod tests {
         assert_eq!(doc, json!({"a": [3]}));
     }
 
+    const BUDGET: usize = 1 << 20;
+
     #[test]
     fn json_patch_ops() {
         let mut doc = json!({"a": {"b": [1, 2]}, "c~d": 1, "e/f": 2});
@@ -215,6 +285,7 @@ mod tests {
                 {"op": "move", "from": "/copy", "path": "/moved"},
                 {"op": "test", "path": "/moved/3", "value": 3}
             ]),
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
@@ -229,6 +300,7 @@ mod tests {
         let err = json_patch(
             &mut doc,
             &json!([{"op": "replace", "path": "/a", "value": 2}, {"op": "test", "path": "/a", "value": 1}]),
+            BUDGET,
         );
         assert!(err.is_err());
         assert_eq!(doc, json!({"a": 1}));
@@ -238,7 +310,54 @@ mod tests {
             json!([{"op": "remove", "path": "/x"}]),
             json!([{"op": "add", "path": "a", "value": 1}]),
         ] {
-            assert!(json_patch(&mut doc, &bad).is_err(), "{bad}");
+            assert!(json_patch(&mut doc, &bad, BUDGET).is_err(), "{bad}");
         }
+    }
+
+    /// The crash reproducer: 11 `copy` operations, each doubling a chain of nested objects.
+    pub(crate) fn doubling_copies(under: &str) -> Value {
+        Value::Array(
+            (0..11)
+                .map(|k| {
+                    let path = format!("{under}{}", "/a".repeat(1 << k));
+                    json!({"op": "copy", "from": under, "path": path})
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn doubling_copies_stop_at_the_depth_bound_and_leave_the_target() {
+        let mut doc = json!({"x": {}});
+        let err = json_patch(&mut doc, &doubling_copies("/x"), BUDGET).unwrap_err();
+        assert!(err.to_string().contains("deeper than"), "{err}");
+        assert_eq!(doc, json!({"x": {}}));
+        let deep_add: Vec<Value> = (0..=MAX_DEPTH)
+            .map(|i| json!({"op": "add", "path": "/x".repeat(i + 1), "value": {}}))
+            .collect();
+        let err = json_patch(&mut doc, &Value::Array(deep_add), BUDGET).unwrap_err();
+        assert!(err.to_string().contains("deeper than"), "{err}");
+        // Up to the bound is fine.
+        let mut doc = json!({});
+        let ok: Vec<Value> = (0..MAX_DEPTH - 1)
+            .map(|i| json!({"op": "add", "path": "/x".repeat(i + 1), "value": {}}))
+            .collect();
+        json_patch(&mut doc, &Value::Array(ok), BUDGET).unwrap();
+        assert_eq!(depth_within(&doc, MAX_DEPTH), Some(MAX_DEPTH));
+    }
+
+    #[test]
+    fn copies_are_bounded_by_the_budget_and_operations_by_count() {
+        let mut doc = json!({"blob": "x".repeat(1000)});
+        let ops: Vec<Value> = (0..24)
+            .map(|i| json!({"op": "copy", "from": "", "path": format!("/c{i}")}))
+            .collect();
+        let err = json_patch(&mut doc, &Value::Array(ops), 100_000).unwrap_err();
+        assert!(err.to_string().contains("copy operations"), "{err}");
+        let many = Value::Array(vec![json!({"op": "test", "path": "", "value": 1}); 10_001]);
+        assert_eq!(
+            json_patch(&mut doc, &many, BUDGET),
+            Err(JsonPatchError::TooManyOperations(10_001))
+        );
     }
 }

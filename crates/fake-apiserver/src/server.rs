@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) faults: Arc<FaultState>,
     pub(crate) bookmark_interval: Duration,
+    /// A watcher whose client has not read for this long is closed.
+    pub(crate) slow_watcher_timeout: Duration,
     pub(crate) max_body_bytes: usize,
     /// `host:port` the server listens on, for `/api`.
     pub(crate) address: String,
@@ -180,13 +182,19 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             }
             Ok(bytes_response(StatusCode::OK, obj.json.clone()))
         }
-        Verb::Create | Verb::Update | Verb::Patch
-            if content_type(&parts.headers).contains("protobuf") =>
+        Verb::Create | Verb::Update
+            if !matches!(
+                content_type(&parts.headers).as_str(),
+                "" | "application/json"
+            ) =>
         {
             Err(ApiError::unsupported_media_type(&content_type(
                 &parts.headers,
             )))
         }
+        Verb::DeleteCollection if def.group.is_empty() && def.plural == "namespaces" => Err(
+            ApiError::method_not_allowed("deletecollection of namespaces"),
+        ),
         Verb::Create => {
             if target.status {
                 return Err(ApiError::method_not_allowed(
@@ -220,11 +228,20 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                             Ok(old)
                         })
                     }
-                    "application/json-patch+json" => Box::new(move |mut old| {
-                        patch::json_patch(&mut old, &body)
-                            .map_err(|e| ApiError::new(422, "Invalid", e))?;
-                        Ok(old)
-                    }),
+                    "application/json-patch+json" => {
+                        let budget = shared.max_body_bytes;
+                        Box::new(move |mut old| {
+                            patch::json_patch(&mut old, &body, budget).map_err(|e| match e {
+                                patch::JsonPatchError::TooManyOperations(_) => {
+                                    ApiError::new(413, "RequestEntityTooLarge", e.to_string())
+                                }
+                                patch::JsonPatchError::Invalid(_) => {
+                                    ApiError::new(422, "Invalid", e.to_string())
+                                }
+                            })?;
+                            Ok(old)
+                        })
+                    }
                     other => return Err(ApiError::unsupported_media_type(other)),
                 };
             Ok(bytes_response(
@@ -244,6 +261,8 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             ))
         }
         Verb::DeleteCollection => {
+            let bytes = read_body(shared, body).await?;
+            delete_preconditions(&bytes)?;
             let removed = store.delete_collection(&def, ns_path, &|o| opts.matches(o));
             let rv = store.current_rv();
             Ok(bytes_response(
@@ -329,6 +348,15 @@ fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
     let options: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
     })?;
+    // A dry run must never delete: refused like the `dryRun` query parameter.
+    if options
+        .get("dryRun")
+        .is_some_and(|d| !d.is_null() && d.as_array().is_none_or(|a| !a.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by this server",
+        ));
+    }
     let pre = &options["preconditions"];
     let text = |k: &str| {
         pre.get(k)

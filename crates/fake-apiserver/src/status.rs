@@ -113,6 +113,36 @@ impl ApiError {
             }))
     }
 
+    /// 403 `Forbidden`: `<plural> "<name>" is forbidden: <why>`.
+    pub fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} {name:?} is forbidden: {why}", qualified(group, plural)),
+        )
+        .with_details(json!({ "name": name, "group": group, "kind": plural }))
+    }
+
+    /// 403 `Forbidden` with the `NamespaceTerminating` cause: a create in a namespace that is
+    /// being deleted.
+    pub fn namespace_terminating(group: &str, plural: &str, name: &str, namespace: &str) -> Self {
+        let why = format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        );
+        let mut error = Self::forbidden(group, plural, name, &why);
+        error.details = Some(json!({
+            "name": name,
+            "group": group,
+            "kind": plural,
+            "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": why,
+                "field": "metadata.namespace",
+            }],
+        }));
+        error
+    }
+
     /// 405 `MethodNotAllowed`.
     pub fn method_not_allowed(what: &str) -> Self {
         Self::new(

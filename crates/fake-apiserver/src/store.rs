@@ -22,9 +22,11 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::history::{Event, EventKind, History};
+use crate::limits::check_object;
 use crate::meta::{self, UidGen};
 use crate::resources::{ResourceDef, ResourceKey};
 use crate::status::ApiError;
+use crate::validation::validate_metadata;
 
 /// Key of an object inside its resource's table: (namespace, name); namespace `""` when
 /// cluster-scoped. Ordered, so lists and continue tokens follow this order.
@@ -37,6 +39,8 @@ pub(crate) struct Obj {
     pub(crate) name: String,
     pub(crate) rv: u64,
     pub(crate) labels: BTreeMap<String, String>,
+    /// `metadata.deletionTimestamp` is set: the object is being deleted.
+    pub(crate) terminating: bool,
     /// The full object as JSON, `metadata.resourceVersion` == `rv`.
     pub(crate) json: Bytes,
 }
@@ -65,6 +69,7 @@ impl Obj {
             name: text("name"),
             rv,
             labels,
+            terminating: meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()),
             json,
         })
     }
@@ -129,7 +134,12 @@ pub(crate) struct Store {
     /// Carries the newest resourceVersion; watchers wait on it for new events.
     notify: tokio::sync::watch::Sender<u64>,
     uids: UidGen,
+    /// The largest object (encoded) a write may store.
+    max_object_bytes: usize,
 }
+
+/// Namespaces the real server refuses to delete (its `NamespaceLifecycle` admission).
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
 
 fn namespaces_key() -> ResourceKey {
     ResourceKey {
@@ -140,15 +150,21 @@ fn namespaces_key() -> ResourceKey {
 }
 
 impl Store {
-    pub(crate) fn new(history_capacity: usize, start_rv: u64) -> Self {
+    pub(crate) fn new(
+        history_capacity: usize,
+        history_bytes: usize,
+        start_rv: u64,
+        max_object_bytes: usize,
+    ) -> Self {
         Self {
             state: Mutex::new(State {
                 rv: start_rv,
                 tables: HashMap::new(),
-                history: History::new(history_capacity, start_rv),
+                history: History::new(history_capacity, history_bytes, start_rv),
             }),
             notify: tokio::sync::watch::channel(start_rv).0,
             uids: UidGen::new(),
+            max_object_bytes,
         }
     }
 
@@ -165,6 +181,11 @@ impl Store {
     /// Number of events kept.
     pub(crate) fn history_len(&self) -> usize {
         self.state.lock().history.len()
+    }
+
+    /// Bytes of objects the kept events hold.
+    pub(crate) fn history_bytes(&self) -> usize {
+        self.state.lock().history.bytes()
     }
 
     /// Total number of stored objects.
@@ -382,6 +403,7 @@ impl Store {
         }
         meta::validate_name(&name, def.name_rule)
             .map_err(|m| ApiError::invalid(&def.kind, &name, vec![("metadata.name".into(), m)]))?;
+        validate_metadata(&def.kind, &name, meta)?;
         if def.namespaced() {
             match meta.get("namespace").and_then(Value::as_str) {
                 Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
@@ -415,15 +437,23 @@ impl Store {
             },
             name.clone(),
         );
+        check_object(&def.kind, &name, &body, self.max_object_bytes)?;
 
         let mut state = self.state.lock();
-        if def.namespaced()
-            && !state
+        if def.namespaced() {
+            let namespace = state
                 .tables
                 .get(&namespaces_key())
-                .is_some_and(|t| t.items.contains_key(&(String::new(), ns.to_owned())))
-        {
-            return Err(ApiError::not_found("", "namespaces", ns));
+                .and_then(|t| t.items.get(&(String::new(), ns.to_owned())))
+                .ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
+            if namespace.terminating {
+                return Err(ApiError::namespace_terminating(
+                    &def.group,
+                    &def.plural,
+                    &name,
+                    ns,
+                ));
+            }
         }
         let rkey = ResourceKey::of(def);
         if table_mut(&mut state, &rkey).items.contains_key(&key) {
@@ -523,6 +553,8 @@ impl Store {
         if result == old_value {
             return Ok(old); // no-op: the real server writes nothing and keeps the resourceVersion
         }
+        validate_metadata(&def.kind, name, metadata_mut(&mut result)?)?;
+        check_object(&def.kind, name, &result, self.max_object_bytes)?;
         let deleting = result["metadata"]
             .get("deletionTimestamp")
             .is_some_and(|v| !v.is_null());
@@ -548,6 +580,14 @@ impl Store {
         pre: &Preconditions,
     ) -> Result<Arc<Obj>, ApiError> {
         let rkey = ResourceKey::of(def);
+        if rkey == namespaces_key() && IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(ApiError::forbidden(
+                &def.group,
+                &def.plural,
+                name,
+                "this namespace may not be deleted",
+            ));
+        }
         let mut state = self.state.lock();
         let old = table_mut(&mut state, &rkey)
             .items

@@ -1,11 +1,16 @@
 //! WATCH: streams of `{"type": ..., "object": ...}` lines.
 //!
 //! A watch is a cursor into the [`History`](crate::history): one task per watch reads the events
-//! after its cursor in batches, keeps those for its resource, namespace and selectors, encodes
-//! them into one chunk and sends it; then it waits for the store to announce a newer
-//! resourceVersion, a bookmark tick, its timeout, a close signal or the client leaving. Nothing is
-//! queued per watcher except the chunks in flight, so a slow watcher costs no memory; one that
-//! falls out of the history window gets `410 Expired`, like a real server's slow watcher.
+//! after its cursor in batches, keeps those for its resource, namespace and selectors, gathers
+//! them into one [`Chunk`] and sends it; then it waits for the store to announce a newer
+//! resourceVersion, a bookmark tick, its timeout, a close signal or the client leaving.
+//!
+//! Memory per watcher is bounded and object bodies are shared: a chunk is a list of pieces in
+//! which each object is the store's own `Bytes` (a reference count, not a copy), so a thousand
+//! watchers of one large object hold it once. Only [`CHANNEL_CHUNKS`] chunks wait per watcher; a
+//! watcher whose client stops reading for the server's slow-watcher timeout is closed, as a
+//! real server closes a watcher that falls behind; the client resumes from the last
+//! resourceVersion it saw, and gets `410 Expired` if the history has moved past it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +32,7 @@ use crate::store::{Obj, ReadAt};
 /// Events read from the history per lock acquisition.
 const BATCH: usize = 1024;
 /// Chunks in flight between a watch task and its HTTP body: enough to keep the socket busy.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 /// A chunk is sent once it reaches this size even if more events are ready.
 const CHUNK_BYTES: usize = 256 * 1024;
 
@@ -100,7 +105,7 @@ pub(crate) fn watch(
             return Err(ApiError::too_large_rv(n, current));
         }
     }
-    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let (tx, rx) = mpsc::channel::<Vec<Bytes>>(CHANNEL_CHUNKS);
     let hang = shared.faults.take_hang();
     let task = Watcher {
         shared: Arc::clone(shared),
@@ -117,9 +122,10 @@ pub(crate) fn watch(
         futures::future::Either::Right(task.run(start))
     });
     let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+        rx.recv().await.map(|pieces| (pieces, rx))
+    })
+    .flat_map(|pieces| {
+        futures::stream::iter(pieces.into_iter().map(Ok::<_, std::convert::Infallible>))
     });
     let mut response = Response::new(Body::from_stream(body.boxed()));
     response.headers_mut().insert(
@@ -137,7 +143,49 @@ struct Watcher {
     opts: ListOptions,
     /// Objects are sent as `PartialObjectMetadata` (metadata only).
     metadata_only: bool,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Vec<Bytes>>,
+}
+
+/// Watch output being gathered: small encoded pieces, and objects shared with the store.
+#[derive(Debug, Default)]
+struct Chunk {
+    pieces: Vec<Bytes>,
+    /// Encoded bytes not yet cut into a piece.
+    tail: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    /// Appends encoded bytes.
+    fn push(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends shared bytes without copying them.
+    fn push_shared(&mut self, bytes: Bytes) {
+        if !self.tail.is_empty() {
+            self.pieces
+                .push(Bytes::from(std::mem::take(&mut self.tail)));
+        }
+        self.len += bytes.len();
+        self.pieces.push(bytes);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn into_pieces(mut self) -> Vec<Bytes> {
+        if !self.tail.is_empty() {
+            self.pieces.push(Bytes::from(self.tail));
+        }
+        self.pieces
+    }
 }
 
 /// Why a watch loop stopped.
@@ -177,16 +225,16 @@ impl Watcher {
             line.extend_from_slice(b"{\"type\":\"ERROR\",\"object\":");
             line.extend_from_slice(error.to_status().to_string().as_bytes());
             line.extend_from_slice(b"}\n");
-            let _ = self.tx.send(Bytes::from(line)).await;
+            let _ = self.tx.send(vec![Bytes::from(line)]).await;
         }
     }
 
     /// Appends an event for the encoded `object`, as metadata only if asked.
-    fn encode(&self, out: &mut Vec<u8>, kind: &str, object: &[u8]) {
+    fn encode(&self, out: &mut Chunk, kind: &str, object: &Bytes) {
         if self.metadata_only {
-            encode_event(out, kind, &crate::partial::object(object));
+            encode_event(out, kind, Bytes::from(crate::partial::object(object)));
         } else {
-            encode_event(out, kind, object);
+            encode_event(out, kind, object.clone());
         }
     }
 
@@ -194,11 +242,18 @@ impl Watcher {
         self.ns.as_deref().is_none_or(|ns| obj.namespace == ns) && self.opts.matches(obj)
     }
 
-    async fn send(&self, chunk: Vec<u8>) -> Result<(), Stop> {
-        self.tx
-            .send(Bytes::from(chunk))
-            .await
-            .map_err(|_| Stop::Done)
+    /// Sends `chunk`; ends the watch when the client has left or has not read for the
+    /// slow-watcher timeout.
+    async fn send(&self, chunk: Chunk) -> Result<(), Stop> {
+        let timeout = self.shared.slow_watcher_timeout;
+        match tokio::time::timeout(timeout, self.tx.send(chunk.into_pieces())).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Done),
+            Err(_) => {
+                tracing::debug!(?timeout, "closing a watcher whose client stopped reading");
+                Err(Stop::Done)
+            }
+        }
     }
 
     /// The body of a watch; returns when the watch should end.
@@ -212,10 +267,11 @@ impl Watcher {
     async fn stream_inner(&self, start: Start) -> Result<std::convert::Infallible, Stop> {
         let store = &self.shared.store;
         let mut notify = store.subscribe();
+        // A timeout too far out to represent is no timeout at all.
         let deadline = self
             .opts
             .timeout_seconds
-            .map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+            .and_then(|t| tokio::time::Instant::now().checked_add(Duration::from_secs(t)));
         let period = self.shared.bookmark_interval;
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,7 +285,7 @@ impl Watcher {
                         self.matches(o)
                     })
                     .map_err(Stop::Error)?;
-                let mut chunk = Vec::new();
+                let mut chunk = Chunk::default();
                 for obj in &page.items {
                     self.encode(&mut chunk, "ADDED", &obj.json);
                     if chunk.len() >= CHUNK_BYTES {
@@ -261,7 +317,7 @@ impl Watcher {
                     })?;
                 let Some(last) = batch.last() else { break };
                 cursor = last.rv;
-                let mut chunk = Vec::new();
+                let mut chunk = Chunk::default();
                 for e in batch.iter().filter(|e| Arc::ptr_eq(&e.resource, &self.key)) {
                     let now = self.matches(&e.object);
                     let before = e.prev.as_ref().is_some_and(|p| self.matches(p));
@@ -291,7 +347,7 @@ impl Watcher {
             tokio::select! {
                 changed = notify.changed() => if changed.is_err() { return Err(Stop::Done) },
                 _ = ticks.tick(), if self.opts.allow_bookmarks => {
-                    let mut chunk = Vec::new();
+                    let mut chunk = Chunk::default();
                     encode_bookmark(&mut chunk, &self.def, cursor, false);
                     self.send(chunk).await?;
                 }
@@ -301,18 +357,18 @@ impl Watcher {
     }
 }
 
-/// Append `{"type":"<kind>","object":<json>}\n`.
-fn encode_event(out: &mut Vec<u8>, kind: &str, object: &[u8]) {
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
-    out.extend_from_slice(object);
-    out.extend_from_slice(b"}\n");
+/// Append `{"type":"<kind>","object":<json>}\n`, sharing `object`.
+fn encode_event(out: &mut Chunk, kind: &str, object: Bytes) {
+    out.push(b"{\"type\":\"");
+    out.push(kind.as_bytes());
+    out.push(b"\",\"object\":");
+    out.push_shared(object);
+    out.push(b"}\n");
 }
 
 /// A BOOKMARK event: an object of the watched kind with only its resourceVersion (and, at the end
 /// of the initial events, the `k8s.io/initial-events-end` annotation).
-fn encode_bookmark(out: &mut Vec<u8>, def: &ResourceDef, rv: u64, initial_end: bool) {
+fn encode_bookmark(out: &mut Chunk, def: &ResourceDef, rv: u64, initial_end: bool) {
     let mut object = json!({
         "kind": def.kind,
         "apiVersion": def.api_version(),
@@ -321,5 +377,5 @@ fn encode_bookmark(out: &mut Vec<u8>, def: &ResourceDef, rv: u64, initial_end: b
     if initial_end {
         object["metadata"]["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
-    encode_event(out, "BOOKMARK", object.to_string().as_bytes());
+    encode_event(out, "BOOKMARK", Bytes::from(object.to_string()));
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
-use axum::serve::ListenerExt as _;
 use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::faults::{CLIENT_HEADER, FaultState, Faults};
 use crate::resources::{Registry, ResourceDef, ResourceKey};
+use crate::serve;
 use crate::server::{self, Shared};
 use crate::status::ApiError;
 use crate::store::Store;
@@ -27,6 +27,9 @@ pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a watch may wait for its client to read before it is closed, by default.
 pub const DEFAULT_SLOW_WATCHER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send a request head by default (kube-apiserver's
+/// `ReadHeaderTimeout` is 32 s).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 /// Largest request body by default (the real server's limit is 3 MiB too).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
@@ -47,6 +50,7 @@ impl FakeApiServer {
             history_bytes: DEFAULT_HISTORY_BYTES,
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             slow_watcher_timeout: DEFAULT_SLOW_WATCHER_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             resources: ResourceDef::builtins(),
             namespaces: true,
@@ -81,6 +85,7 @@ pub struct Builder {
     history_bytes: usize,
     bookmark_interval: Duration,
     slow_watcher_timeout: Duration,
+    header_read_timeout: Duration,
     max_body_bytes: usize,
     resources: Vec<ResourceDef>,
     namespaces: bool,
@@ -129,6 +134,14 @@ impl Builder {
     #[must_use]
     pub fn slow_watcher_timeout(mut self, timeout: Duration) -> Self {
         self.slow_watcher_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may take to send a complete request head before it is closed
+    /// (default [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
         self
     }
 
@@ -211,29 +224,16 @@ impl Builder {
         let url = format!("http://{addr}");
         let client = build_client(&url, None)?;
 
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let router = axum::Router::new()
             .fallback(server::handle)
             .with_state(Arc::clone(&shared));
-        // TCP_NODELAY on every connection, as a real API server (Go sets it by default): a
-        // watch writes small chunks, and with Nagle's algorithm each one after the first waits
-        // for the client's delayed ACK (up to 40 ms on Linux) before it leaves.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
-            }
-        });
-        let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            };
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                tracing::error!(%error, "fake-apiserver stopped");
-            }
-        });
+        let task = tokio::spawn(serve::serve(
+            listener,
+            router,
+            self.header_read_timeout,
+            stop_rx,
+        ));
         tracing::info!(%url, "fake-apiserver listening");
         Ok(ServerHandle {
             url,
@@ -471,13 +471,16 @@ impl ServerHandle {
         )
     }
 
-    /// Write [`Self::kubeconfig`] to `path`.
+    /// Write [`Self::kubeconfig`] to `path`, safely: the file is readable by its owner only
+    /// (mode 0600) and appears whole or not at all. It is written to a new file beside `path`,
+    /// created exclusively (so a planted file or symlink is never opened or followed), then
+    /// renamed over `path` (a symlink at `path` is replaced, not followed).
     ///
     /// # Errors
     ///
     /// [`Error::Kubeconfig`] when the file cannot be written.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.kubeconfig()).map_err(|source| Error::Kubeconfig {
+        write_private(path, self.kubeconfig().as_bytes()).map_err(|source| Error::Kubeconfig {
             path: path.to_owned(),
             source,
         })
@@ -502,4 +505,37 @@ impl Drop for ServerHandle {
         self.shared.faults.close_watches(None);
         let _ = self.stop.send(true);
     }
+}
+
+/// Writes `contents` to `path` through an exclusively created 0600 file beside it, renamed into
+/// place.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        crate::meta::unix_nanos()
+    ));
+    let temp = path.with_file_name(temp_name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }

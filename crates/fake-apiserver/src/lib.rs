@@ -59,6 +59,7 @@ mod partial;
 mod patch;
 mod resources;
 mod selector;
+mod serve;
 mod server;
 mod status;
 mod store;
@@ -69,8 +70,9 @@ mod watch;
 pub use error::{Error, Result};
 pub use faults::{CLIENT_HEADER, FaultRule, Faults, Verb};
 pub use handle::{
-    Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_SLOW_WATCHER_TIMEOUT, FakeApiServer, ServerHandle,
+    Builder, DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HISTORY,
+    DEFAULT_HISTORY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_SLOW_WATCHER_TIMEOUT, FakeApiServer,
+    ServerHandle,
 };
 pub use resources::{NameRule, ResourceDef, Scope};
 pub use status::ApiError;

@@ -77,6 +77,14 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Nanoseconds of the wall clock (for unique file names only).
+pub(crate) fn unix_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
 /// RFC 3339 UTC timestamp with second precision (`2024-05-01T12:00:00Z`), as in `metav1.Time`.
 pub(crate) fn rfc3339(secs: u64) -> String {
     let days = secs / 86_400;

@@ -405,3 +405,63 @@ async fn a_watcher_that_stops_reading_is_closed_and_can_resume() {
         rest.iter().find(|e| !matches!(e, WatchEvent::Modified(_)))
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = FakeApiServer::builder()
+        .header_read_timeout(Duration::from_millis(300))
+        .start()
+        .await
+        .unwrap();
+    let mut half_open = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        stream
+            .write_all(b"GET /api HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        half_open.push(stream);
+    }
+    for mut stream in half_open {
+        let mut buf = Vec::new();
+        // The server closes it (with or without a 408 first): the read reaches the end.
+        tokio::time::timeout(LIMIT, stream.read_to_end(&mut buf))
+            .await
+            .expect("closed by the server")
+            .ok();
+    }
+    // A well-behaved client is served as before.
+    let api: Api<Namespace> = Api::all(server.client());
+    assert_eq!(
+        api.list(&ListParams::default()).await.unwrap().items.len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn the_kubeconfig_is_private_and_never_written_through_a_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = server().await;
+    let dir = std::env::temp_dir().join(format!("fake-apiserver-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("victim");
+    std::fs::write(&target, "precious").unwrap();
+    let path = dir.join("config");
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    server.write_kubeconfig(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the symlink was replaced, not followed"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains(server.url())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,5 @@
 //! `cargo xtask ci`: fmt, clippy, tests, privileged tests, docs (public and private items),
-//! benches in test mode.
+//! benches in test mode, and every fuzz target for a short bounded time from its seeds.
 //!
 //! Privileged tests are the ones that open TUN devices and create network namespaces: the whole
 //! `tuntap` package. They run when we are root; otherwise the step prints a loud
@@ -11,6 +11,9 @@
 use std::time::Duration;
 
 use crate::cmd::{Step, available, seconds};
+
+/// Seconds each fuzz target runs in CI (`--exclude fuzz` skips the step).
+const CI_FUZZ_SECONDS: u64 = 15;
 
 /// Packages whose tests need root and /dev/net/tun.
 const PRIVILEGED_PACKAGES: &[&str] = &["tuntap"];
@@ -131,6 +134,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         &["test", "-p", "benches", "--benches", "--", "--test"],
     );
 
+    let fuzzing = !excluded.contains(&"fuzz");
+    let fuzz_seconds = CI_FUZZ_SECONDS.to_string();
+    let fuzz = Step::new(
+        "fuzz",
+        "cargo",
+        &["xtask", "fuzz", "--seconds", fuzz_seconds.as_str()],
+    );
+
     let mut summary: Vec<(String, Duration)> = Vec::new();
     let mut run_step = |step: &Step| -> Result<(), String> {
         eprintln!("==> {} : {}", step.name, step.shell_line());
@@ -165,7 +176,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
         run_step(&docs)?;
         run_step(&private_docs)?;
-        run_step(&benches)
+        run_step(&benches)?;
+        if fuzzing {
+            run_step(&fuzz)?;
+        }
+        Ok(())
     })();
 
     eprintln!("\nsummary:");

@@ -1,7 +1,8 @@
-//! `cargo xtask soak [--cases N] [--fault-seeds M]`: every proptest model test, in release,
-//! with N cases each (default 100 000; CI runs them with the crates' own smaller defaults),
-//! then the informer's fault-schedule test with M seeds (default 1 000, the reliability goal;
-//! CI runs 12).
+//! `cargo xtask soak [--cases N] [--fault-seeds M] [--fuzz-seconds S]`: every proptest model
+//! test, in release, with N cases each (default 100 000; CI runs them with the crates' own
+//! smaller defaults), then the informer's fault-schedule test with M seeds (default 1 000, the
+//! reliability goal; CI runs 12), then every fuzz target for S seconds (default 720, an hour for
+//! the five; CI runs each for 15).
 
 use crate::cmd::{Step, seconds};
 
@@ -21,6 +22,7 @@ const SCHEDULES: &[(&str, &str, &str)] = &[("informer", "fault_schedule", "FLYWH
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut cases = 100_000u64;
     let mut fault_seeds = 1_000u64;
+    let mut fuzz_seconds = 720u64;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -37,6 +39,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     .and_then(|n| n.parse().ok())
                     .filter(|&n| n > 0)
                     .ok_or("--fault-seeds takes a positive number")?;
+            }
+            "--fuzz-seconds" => {
+                fuzz_seconds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--fuzz-seconds takes a positive number")?;
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -67,6 +76,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             seconds(took)
         );
     }
+    let reports = crate::fuzz::fuzz(crate::fuzz::TARGETS, fuzz_seconds)?;
+    crate::fuzz::print_reports(&reports);
     Ok(())
 }
 

@@ -461,6 +461,11 @@ impl ServerHandle {
         Ok(self.shared.store.delete(&def, ns, name, &pre)?.value())
     }
 
+    /// The state every request shares.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A kubeconfig (YAML) pointing at this server, context `fake-apiserver`, no credentials.
     pub fn kubeconfig(&self) -> String {
         format!(

@@ -50,6 +50,8 @@
 mod discovery;
 mod error;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod history;
 mod limits;

@@ -168,6 +168,9 @@ mod backoff;
 mod error;
 #[cfg(feature = "kube")]
 mod factory;
+#[cfg(feature = "kube")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod handler_channel;
 mod index;

@@ -9,7 +9,7 @@
 //! - packets of one flow are written in their input order.
 #![no_main]
 
-#[path = "../../tests/common/packets.rs"]
+#[path = "../../crates/tuntap/tests/common/packets.rs"]
 mod packets;
 
 use libfuzzer_sys::fuzz_target;

@@ -1,0 +1,63 @@
+//! Entry points for the project's fuzz targets (`fuzz/` at the workspace root). Not part of the
+//! API: hidden from the docs, and free to change in any release.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header;
+use serde_json::Value;
+
+use crate::handle::ServerHandle;
+use crate::server;
+
+/// Serves one request in process (no socket, the same handler as over HTTP) and checks the rules
+/// every answer follows, panicking when one is broken:
+///
+/// * no 500: whatever the request, the server answers it or refuses it with a 4xx (or the 504 of
+///   a resourceVersion it has not reached);
+/// * every error answer is a `metav1.Status` whose `code` is the HTTP code;
+/// * every complete success answer is JSON.
+///
+/// A streaming answer (a watch) is dropped after its head: that ends its task. A request that
+/// HTTP itself could not carry (a malformed method or target) is skipped.
+pub async fn check_request(
+    server: &ServerHandle,
+    method: &str,
+    target: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) {
+    let mut builder = Request::builder().method(method).uri(target);
+    if !content_type.is_empty() {
+        builder = builder.header(header::CONTENT_TYPE, content_type);
+    }
+    let Ok(request) = builder.body(Body::from(body)) else {
+        return;
+    };
+    let response = server::handle(State(Arc::clone(server.shared())), request).await;
+    let code = response.status().as_u16();
+    assert!(
+        code != 500,
+        "{method} {target} ({content_type}) got a 500 from the server"
+    );
+    if axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .is_none()
+    {
+        return; // a stream: a watch
+    }
+    let Ok(bytes) = axum::body::to_bytes(response.into_body(), usize::MAX).await else {
+        panic!("{method} {target}: the answer's body could not be read");
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        panic!(
+            "{method} {target} ({content_type}): answer {code} is not JSON: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    };
+    if code >= 400 {
+        assert_eq!(value["kind"], "Status", "{method} {target}: {value}");
+        assert_eq!(value["code"], code, "{method} {target}: {value}");
+    }
+}

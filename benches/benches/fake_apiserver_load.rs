@@ -1,0 +1,301 @@
+//! fake-apiserver under load: N writers and M watchers, some of them slow, for a bounded time,
+//! all through the real `kube` client over HTTP on 127.0.0.1. Reports write throughput and
+//! latency, watch delivery latency (fast and slow watchers apart), peak memory, and what every
+//! watcher received against what was written: nothing may be lost (a slow watcher that the
+//! server closes resumes from its last resourceVersion, as an informer does).
+//!
+//! Not a criterion bench: it prints a table and writes `target/bench-extra/fake_apiserver_load.md`,
+//! which `cargo xtask bench` adds to its report. With `--test` it runs briefly on small sizes.
+#![allow(
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    reason = "a bench reads the real clock and prints its table"
+)]
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fake_apiserver::FakeApiServer;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+/// Resident memory of this process, from /proc.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+struct Load {
+    writers: usize,
+    fast_watchers: usize,
+    slow_watchers: usize,
+    run_for: Duration,
+    /// Bytes of filler in each object, so memory matters.
+    payload: usize,
+    /// How long a slow watcher pauses after each event.
+    slow_pause: Duration,
+}
+
+/// What one watcher saw.
+struct Seen {
+    events: u64,
+    reconnects: u64,
+    expired: u64,
+    /// Microseconds from write to delivery, per event.
+    latencies: Vec<u64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+/// Watches configmaps from `from` until it has seen `until` (the last write's resourceVersion),
+/// resuming from the last event whenever the server ends the stream.
+async fn watch(
+    api: Api<ConfigMap>,
+    from: u64,
+    final_rv: Arc<AtomicU64>,
+    start: Instant,
+    pause: Duration,
+    deadline: Instant,
+) -> Seen {
+    let mut seen = Seen {
+        events: 0,
+        reconnects: 0,
+        expired: 0,
+        latencies: Vec::new(),
+    };
+    let mut last = from;
+    'outer: while Instant::now() < deadline {
+        let params = WatchParams::default().timeout(290);
+        let Ok(stream) = api.watch(&params, &last.to_string()).await else {
+            seen.reconnects += 1;
+            continue;
+        };
+        let mut stream = stream.boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Added(cm) | WatchEvent::Modified(cm)) => {
+                    let now = start.elapsed().as_micros() as u64;
+                    if let Some(sent) = cm
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get("sent"))
+                        .and_then(|s| s.parse::<u64>().ok())
+                    {
+                        seen.latencies.push(now.saturating_sub(sent));
+                    }
+                    seen.events += 1;
+                    last = cm
+                        .metadata
+                        .resource_version
+                        .and_then(|rv| rv.parse().ok())
+                        .unwrap_or(last);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                Ok(WatchEvent::Error(e)) if e.code == 410 => {
+                    seen.expired += 1;
+                    break 'outer;
+                }
+                _ => {}
+            }
+            let target = final_rv.load(Ordering::Acquire);
+            if target != 0 && last >= target {
+                break 'outer;
+            }
+        }
+        seen.reconnects += 1;
+        let target = final_rv.load(Ordering::Acquire);
+        if target != 0 && last >= target {
+            break;
+        }
+    }
+    seen
+}
+
+async fn measure(load: &Load) -> String {
+    let mut out = format!(
+        "\n## fake_apiserver_load\n\n{} writers, {} fast and {} slow watchers (pausing {:?} per event), \
+         {:?} of writes, {} B per object, slow-watcher timeout 1 s.\n\n| measurement | result |\n|---|---|\n",
+        load.writers,
+        load.fast_watchers,
+        load.slow_watchers,
+        load.slow_pause,
+        load.run_for,
+        load.payload
+    );
+    let server = FakeApiServer::builder()
+        .slow_watcher_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .expect("server");
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let start = Instant::now();
+    let from = server.resource_version();
+    let final_rv = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + load.run_for + Duration::from_secs(60);
+    let watchers: Vec<_> = (0..load.fast_watchers + load.slow_watchers)
+        .map(|i| {
+            let pause = if i < load.fast_watchers {
+                Duration::ZERO
+            } else {
+                load.slow_pause
+            };
+            tokio::spawn(watch(
+                api.clone(),
+                from,
+                Arc::clone(&final_rv),
+                start,
+                pause,
+                deadline,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await; // let the watches connect
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let filler = "x".repeat(load.payload);
+    let writers: Vec<_> = (0..load.writers)
+        .map(|w| {
+            let (api, stop, filler) = (api.clone(), Arc::clone(&stop), filler.clone());
+            tokio::spawn(async move {
+                let name = format!("load-{w}");
+                let mut cm = ConfigMap::default();
+                cm.metadata.name = Some(name.clone());
+                api.create(&PostParams::default(), &cm)
+                    .await
+                    .expect("create");
+                let (mut writes, mut latencies) = (1u64, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = start.elapsed().as_micros() as u64;
+                    let patch = json!({ "data": { "sent": sent.to_string(), "filler": filler } });
+                    let t = Instant::now();
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await
+                        .expect("write");
+                    latencies.push(t.elapsed().as_micros() as u64);
+                    writes += 1;
+                }
+                (writes, latencies)
+            })
+        })
+        .collect();
+    let mut peak_rss = rss_bytes();
+    let began = Instant::now();
+    while began.elapsed() < load.run_for {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peak_rss = peak_rss.max(rss_bytes());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut writes = 0;
+    let mut write_latencies = Vec::new();
+    for w in writers {
+        let (n, lat) = w.await.expect("writer");
+        writes += n;
+        write_latencies.extend(lat);
+    }
+    let wrote_for = began.elapsed();
+    final_rv.store(server.resource_version(), Ordering::Release);
+    let mut fast = Vec::new();
+    let mut slow = Vec::new();
+    for (i, w) in watchers.into_iter().enumerate() {
+        let seen = w.await.expect("watcher");
+        if i < load.fast_watchers {
+            fast.push(seen);
+        } else {
+            slow.push(seen);
+        }
+        peak_rss = peak_rss.max(rss_bytes());
+    }
+    write_latencies.sort_unstable();
+    let _ = writeln!(
+        out,
+        "| writes | {writes} in {wrote_for:.1?}, {:.0}/s |",
+        writes as f64 / wrote_for.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| write latency p50 / p99 / max | {} / {} / {} µs |",
+        percentile(&write_latencies, 0.5),
+        percentile(&write_latencies, 0.99),
+        write_latencies.last().copied().unwrap_or(0)
+    );
+    for (label, group) in [("fast", &fast), ("slow", &slow)] {
+        if group.is_empty() {
+            continue;
+        }
+        let mut latencies: Vec<u64> = group.iter().flat_map(|s| s.latencies.clone()).collect();
+        latencies.sort_unstable();
+        let events: Vec<u64> = group.iter().map(|s| s.events).collect();
+        let lost: u64 = group.iter().map(|s| writes.saturating_sub(s.events)).sum();
+        let reconnects: u64 = group.iter().map(|s| s.reconnects).sum();
+        let expired: u64 = group.iter().map(|s| s.expired).sum();
+        let _ = writeln!(
+            out,
+            "| {label} watchers: events each (of {writes}) | {events:?}; lost {lost}; streams ended by the server {reconnects}; 410 on resume {expired} |"
+        );
+        let _ = writeln!(
+            out,
+            "| {label} watchers: delivery latency p50 / p99 | {} / {} µs |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99)
+        );
+        assert_eq!(lost, 0, "{label} watchers lost events");
+    }
+    let _ = writeln!(
+        out,
+        "| peak RSS / history held at the end | {:.1} MiB / {:.1} MiB |",
+        peak_rss as f64 / 1048576.0,
+        server.history_bytes() as f64 / 1048576.0
+    );
+    server.shutdown().await;
+    out
+}
+
+fn main() {
+    let test = std::env::args().any(|a| a == "--test");
+    let load = if test {
+        Load {
+            writers: 2,
+            fast_watchers: 2,
+            slow_watchers: 1,
+            run_for: Duration::from_millis(500),
+            payload: 1024,
+            slow_pause: Duration::from_millis(1),
+        }
+    } else {
+        Load {
+            writers: 8,
+            fast_watchers: 16,
+            slow_watchers: 4,
+            run_for: Duration::from_secs(10),
+            payload: 16 * 1024,
+            slow_pause: Duration::from_millis(5),
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let out = runtime.block_on(measure(&load));
+    println!("{out}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-extra");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("fake_apiserver_load.md"), out);
+}

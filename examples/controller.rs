@@ -18,12 +18,15 @@
 //! deadline 3 s, retry 1 s). Only the leader's reconcile acts; a replica that starts leading
 //! re-queues every pod of its cache. Halfway through `--duration` the leader shuts down
 //! gracefully, releasing the lease, and a standby takes over.
+//!
+//! `--threadiness` takes 1 to 256 workers per replica, `--duration` a positive number of seconds
+//! that fits a `Duration`. A bad or non-UTF-8 argument is a usage error (exit status 2);
+//! `--help` prints the usage on stdout.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use std::sync::OnceLock;
 
 use controller::{Action, Controller, ControllerMetrics};
 use fake_apiserver::FakeApiServer;
@@ -40,6 +43,14 @@ const LEASE: &str = "pod-controller";
 /// Pods with this label fail to sync, to show retries and giving up.
 const FAIL_LABEL: &str = "flywheel.example/fail-sync";
 
+/// The command line.
+const USAGE: &str = "usage: controller [--threadiness N] [--namespace NS] [--embedded] [--duration SECS] [--replicas N]";
+
+/// The most worker threads a replica may ask for: far more than a pod controller needs, and with
+/// 16 replicas still only a few thousand threads. A larger number is a typo (`usize::MAX` would
+/// make the controller's worker set fail to allocate), so it is refused before anything starts.
+const MAX_THREADINESS: usize = 256;
+
 struct Options {
     threadiness: usize,
     namespace: Option<String>,
@@ -48,7 +59,15 @@ struct Options {
     replicas: usize,
 }
 
-fn parse_options() -> Result<Options, String> {
+/// What the command line asks for.
+enum Command {
+    Run(Options),
+    Help,
+}
+
+/// Parses the arguments (without the program name). Every mistake, a non-UTF-8 argument
+/// included, is a message for the user.
+fn parse_options(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let mut options = Options {
         threadiness: 2,
         namespace: None,
@@ -56,17 +75,26 @@ fn parse_options() -> Result<Options, String> {
         duration: None,
         replicas: 1,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter().map(|arg| {
+        arg.into_string()
+            .map_err(|arg| format!("argument `{}` is not valid UTF-8", arg.to_string_lossy()))
+    });
     while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let arg = arg?;
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| Err(format!("{arg} needs a value")))
+        };
         match arg.as_str() {
             "--threadiness" => {
                 let v = value()?;
                 options.threadiness = v
                     .parse()
                     .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--threadiness takes a positive number, not `{v}`"))?;
+                    .filter(|n| (1..=MAX_THREADINESS).contains(n))
+                    .ok_or(format!(
+                        "--threadiness takes a number from 1 to {MAX_THREADINESS}, not `{v}`"
+                    ))?;
             }
             "--namespace" => options.namespace = Some(value()?),
             "--replicas" => {
@@ -80,22 +108,23 @@ fn parse_options() -> Result<Options, String> {
             "--embedded" => options.embedded = true,
             "--duration" => {
                 let v = value()?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or(format!(
-                        "--duration takes a positive number of seconds, not `{v}`"
-                    ))?;
-                options.duration = Some(Duration::from_secs_f64(secs));
+                // `try_from_secs_f64` refuses what does not fit a `Duration` (1e300) as well as
+                // negative numbers, NaN and infinity.
+                options.duration = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&secs: &f64| secs > 0.0)
+                        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                        .ok_or(format!(
+                            "--duration takes a positive, finite number of seconds, not `{v}`"
+                        ))?,
+                );
             }
-            "-h" | "--help" => {
-                return Err("usage: controller [--threadiness N] [--namespace NS] [--embedded] [--duration SECS] [--replicas N]".into());
-            }
+            "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
     }
-    Ok(options)
+    Ok(Command::Run(options))
 }
 
 /// The reconcile: what client-go's example controller prints for each key.
@@ -116,8 +145,12 @@ fn sync_pod(cache: &Indexer<KubeObject<Pod>>, key: &str, who: &str) -> Result<Ac
     Ok(Action::Done)
 }
 
-/// The embedded workload: creates, updates and deletes pods, some of which fail to sync.
-async fn workload(api: Api<Pod>, stop: Arc<tokio::sync::Notify>) {
+/// The embedded workload: creates, updates and deletes pods, some of which fail to sync, until
+/// `stop` is cancelled.
+///
+/// A cancellation stays set, so a stop that comes while a request is in flight ends the loop at
+/// its next wait (a `Notify::notify_waiters` would be lost then, and the loop would never end).
+async fn workload(api: Api<Pod>, stop: CancellationToken) {
     let mut rng = fastrand::Rng::with_seed(42);
     let mut live: Vec<String> = Vec::new();
     let mut next = 0;
@@ -151,7 +184,7 @@ async fn workload(api: Api<Pod>, stop: Arc<tokio::sync::Notify>) {
             eprintln!("workload: {error}");
         }
         tokio::select! {
-            () = stop.notified() => return,
+            () = stop.cancelled() => return,
             () = tokio::time::sleep(Duration::from_millis(300)) => {}
         }
     }
@@ -248,10 +281,10 @@ async fn run(options: Options) -> Result<(), String> {
             options.threadiness,
         )?);
     }
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop = CancellationToken::new();
     let generator = embedded.as_ref().map(|server| {
         let api: Api<Pod> = Api::namespaced(server.client(), "default");
-        tokio::spawn(workload(api, Arc::clone(&stop)))
+        tokio::spawn(workload(api, stop.clone()))
     });
     let duration = options.duration.or(embedded
         .as_ref()
@@ -290,7 +323,7 @@ async fn run(options: Options) -> Result<(), String> {
     } else {
         interrupted.await;
     }
-    stop.notify_waiters();
+    stop.cancel();
     if let Some(generator) = generator {
         let _ = generator.await;
     }
@@ -322,7 +355,7 @@ struct Replica {
     informer: Arc<PodInformer>,
     controller: Controller,
     workers: std::thread::JoinHandle<Result<(), controller::Error>>,
-    informer_stop: Arc<tokio::sync::Notify>,
+    informer_stop: CancellationToken,
     informer_task: tokio::task::JoinHandle<Result<(), informer::InformerError>>,
     election: Option<(
         LeaderElector,
@@ -423,11 +456,11 @@ impl Replica {
             let controller = controller.clone();
             std::thread::spawn(move || controller.run())
         };
-        let informer_stop = Arc::new(tokio::sync::Notify::new());
+        let informer_stop = CancellationToken::new();
         let informer_task = {
             let informer = Arc::clone(&informer);
-            let stop = Arc::clone(&informer_stop);
-            tokio::spawn(async move { informer.run(async move { stop.notified().await }).await })
+            let stop = informer_stop.clone();
+            tokio::spawn(async move { informer.run(stop.cancelled_owned()).await })
         };
         Ok(Replica {
             id,
@@ -451,8 +484,14 @@ impl Replica {
     }
 
     /// Graceful stop: end the term and release the lease, stop the informer, drain the queue.
+    ///
+    /// A stop that comes before the informer's first list (a very short `--duration`) ends the
+    /// wait for the cache, so no worker starts: that is a stop, not a failure. Workers that had
+    /// already given up before the stop are a failure.
+    #[allow(clippy::print_stdout, reason = "the example says what it does")]
     async fn stop(self) -> Result<ControllerMetrics, String> {
         let name = self.name().to_owned();
+        let failed_before_stop = self.workers.is_finished();
         if let Some((_, token, task)) = self.election {
             token.cancel();
             match task.await {
@@ -461,27 +500,45 @@ impl Replica {
                 Err(e) => eprintln!("leader election task: {e}"),
             }
         }
-        self.informer_stop.notify_one();
+        self.informer_stop.cancel();
         match self.informer_task.await {
             Ok(result) => result.map_err(|e| format!("informer: {e}"))?,
             Err(e) => return Err(format!("informer task: {e}")),
         }
+        // The drain waits for the workers to finish every key. If they have already left (a
+        // cache that never synced, a thread that could not start), nobody would finish them:
+        // once the workers are joined, `shut_down` releases the drain instead.
         let controller = self.controller.clone();
-        let _ = tokio::task::spawn_blocking(move || controller.shutdown()).await;
-        self.workers
-            .join()
+        let drain = tokio::task::spawn_blocking(move || controller.shutdown());
+        let workers = self.workers;
+        let joined = tokio::task::spawn_blocking(move || workers.join()).await;
+        self.controller.queue().shut_down();
+        let _ = drain.await;
+        match joined
+            .map_err(|e| format!("worker join task: {e}"))?
             .map_err(|_| "a worker thread panicked".to_owned())?
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(()) => {}
+            Err(controller::Error::CacheSyncFailed { .. }) if !failed_before_stop => {
+                println!("{name} stopped before its cache synced: no worker started");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         drop(self.informer);
         Ok(self.controller.metrics())
     }
 }
 
+#[allow(clippy::print_stdout, reason = "--help prints the usage")]
 fn main() -> ExitCode {
-    let options = match parse_options() {
-        Ok(options) => options,
+    let options = match parse_options(std::env::args_os().skip(1)) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
-            eprintln!("{message}");
+            eprintln!("controller: {message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

@@ -12,7 +12,8 @@
 //! `add` makes a persistent device, as `ip tuntap add` does; `del` removes it and, like `ip`,
 //! needs the mode (which must match the device). `one_queue` is accepted and has had no effect
 //! since Linux 3.8. Needs CAP_NET_ADMIN (root). Every mistake is a typed error, printed with
-//! its context.
+//! its context. `help`, `-h` or `--help` prints the usage on stdout; a non-UTF-8 argument is a
+//! usage error (exit status 2).
 
 use std::process::ExitCode;
 
@@ -31,22 +32,37 @@ struct Request {
     multi_queue: bool,
 }
 
+#[allow(clippy::print_stdout, reason = "help prints the usage")]
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                eprintln!(
+                    "tunctl: argument `{}` is not valid UTF-8\n{USAGE}",
+                    arg.to_string_lossy()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let details = matches!(args.first().map(String::as_str), Some("-d" | "-details"));
     if details {
         args.remove(0);
     }
     let command = args.first().cloned().unwrap_or_else(|| "show".to_owned());
+    if matches!(command.as_str(), "help" | "-h" | "--help")
+        || args.iter().any(|arg| arg == "-h" || arg == "--help")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result =
         parse(args.get(1..).unwrap_or_default()).and_then(|request| match command.as_str() {
             "add" => add(&request),
             "del" | "delete" => del(&request),
             "show" | "list" | "lst" => show(&request, details),
-            "help" => {
-                eprintln!("{USAGE}");
-                Ok(())
-            }
             other => Err(format!(
                 "unknown command `{other}`: use add, del, show or help"
             )),

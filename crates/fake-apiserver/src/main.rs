@@ -6,6 +6,8 @@
 //! ```
 //!
 //! Prints the URL and the path of a kubeconfig that points at it, then serves until Ctrl-C.
+//! `--help` prints the usage on stdout; a bad or non-UTF-8 argument is a usage error (exit
+//! status 2).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +21,16 @@ const USAGE: &str =
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(arg) => {
+                let problem = format!("argument {:?} is not valid UTF-8", arg.to_string_lossy());
+                return usage(&problem);
+            }
+        }
+    }
     let mut builder = FakeApiServer::builder();
     let mut seed = "none".to_owned();
     let mut kubeconfig = None;
@@ -37,7 +48,7 @@ async fn main() -> ExitCode {
             },
             ("--seed", Some(v)) => seed = v,
             ("--kubeconfig", Some(v)) => kubeconfig = Some(PathBuf::from(v)),
-            ("-h" | "--help", _) => return usage(""),
+            ("-h" | "--help", _) => return help(),
             (other, _) => return usage(&format!("unknown or incomplete argument {other:?}")),
         }
         i += 2;
@@ -93,11 +104,15 @@ fn announce(server: &ServerHandle, kubeconfig: &std::path::Path) {
     );
 }
 
+/// `--help`: the usage on stdout, and success.
+#[allow(clippy::print_stdout, reason = "--help prints the usage")]
+fn help() -> ExitCode {
+    println!("{USAGE}");
+    ExitCode::SUCCESS
+}
+
+/// A usage error: the problem and the usage on stderr, and exit status 2.
 fn usage(problem: &str) -> ExitCode {
-    if problem.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
     eprintln!("fake-apiserver: {problem}\n{USAGE}");
     ExitCode::from(2)
 }

@@ -112,6 +112,10 @@ pub struct Process {
 /// say which namespace a file's device is in: a device of the same name in another namespace
 /// counts too (as with `ip tuntap show`).
 ///
+/// A link whose name is not UTF-8 (Linux allows any bytes but `/`, NUL and whitespace) cannot be
+/// named by [`DeviceInfo::name`], nor decoded by the netlink parser: it is skipped, TUN/TAP or
+/// not, and every other device is listed.
+///
 /// # Examples
 ///
 /// ```no_run

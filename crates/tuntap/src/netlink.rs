@@ -8,6 +8,14 @@
 //!
 //! `lock` is held from sending a request until its last answer is read, so concurrent callers on
 //! one socket never read each other's answers; sequence numbers still tell them apart.
+//!
+//! # Answers that do not parse
+//!
+//! The kernel may send what `netlink-packet-route` cannot decode: a link whose name is not UTF-8
+//! (Linux allows any bytes but `/`, NUL and whitespace) fails the whole message. In a dump such
+//! an answer is skipped and the rest of the dump is still read and returned, so one odd link
+//! does not hide every other one; the answer to a single request, and a notification, that does
+//! not parse is still an error.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -85,10 +93,16 @@ impl NlSocket {
         loop {
             let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, MsgFlags::empty()))?;
             let mut done = false;
-            for message in parse_datagram(&buf[..n])? {
-                if message.header.sequence_number != seq {
+            for received in parse_datagram(&buf[..n])? {
+                if received.sequence_number != seq {
                     continue; // a late answer to an earlier, abandoned request
                 }
+                let message = match received.message {
+                    Ok(message) => message,
+                    // One entry of a dump that does not parse: skip it (see the module doc).
+                    Err(_) if dump => continue,
+                    Err(error) => return Err(error),
+                };
                 match message.payload {
                     NetlinkPayload::Done(_) => done = true,
                     NetlinkPayload::Error(err) => match err.code {
@@ -119,13 +133,13 @@ impl NlSocket {
     fn recv_notifications_with(&self, flags: MsgFlags) -> io::Result<Vec<RouteNetlinkMessage>> {
         let mut buf = vec![0; RECV_BUF];
         let n = retry_eintr(|| socket::recv(self.fd.as_raw(), &mut buf, flags))?;
-        Ok(parse_datagram(&buf[..n])?
-            .into_iter()
-            .filter_map(|m| match m.payload {
-                NetlinkPayload::InnerMessage(inner) => Some(inner),
-                _ => None,
-            })
-            .collect())
+        let mut notifications = Vec::new();
+        for received in parse_datagram(&buf[..n])? {
+            if let NetlinkPayload::InnerMessage(inner) = received.message?.payload {
+                notifications.push(inner);
+            }
+        }
+        Ok(notifications)
     }
 }
 
@@ -155,16 +169,29 @@ fn retry_eintr<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
     }
 }
 
-/// Split one datagram into its netlink messages.
-fn parse_datagram(mut data: &[u8]) -> io::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
+/// One netlink message of a datagram: its sequence number, read from the header, and the
+/// message if it parsed.
+struct Received {
+    sequence_number: u32,
+    message: io::Result<NetlinkMessage<RouteNetlinkMessage>>,
+}
+
+/// Split one datagram into its netlink messages. A message that does not parse is returned as
+/// an error in its place; only a datagram whose framing is broken fails as a whole, since the
+/// messages after a bad length cannot be found.
+fn parse_datagram(mut data: &[u8]) -> io::Result<Vec<Received>> {
     let mut messages = Vec::new();
     while !data.is_empty() {
-        let len = NetlinkBuffer::new_checked(data)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
-            .length() as usize;
-        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
+        let header = NetlinkBuffer::new_checked(data)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        messages.push(message);
+        let len = header.length() as usize;
+        let sequence_number = header.sequence_number();
+        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+        messages.push(Received {
+            sequence_number,
+            message,
+        });
         // Messages are aligned to 4 bytes within a datagram.
         let aligned = (len + 3) & !3;
         data = data.get(aligned..).unwrap_or(&[]);

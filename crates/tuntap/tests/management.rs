@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::os::unix::ffi::OsStrExt;
+
 use common::{TestNetns, eventually, private_dev_net, privileged};
 use tuntap::{Device, Error, Mode, Offload};
 
@@ -143,6 +145,38 @@ fn list_reports_every_device_with_its_flags() {
     assert_eq!(inside.len(), 1);
     assert!(inside[0].persist);
     Device::delete_in(&ns.netns, "flyc").unwrap();
+    assert!(eventually(500, || tuntap::list_in(&ns.netns)
+        .unwrap()
+        .is_empty()));
+}
+
+/// Linux allows any bytes but `/`, NUL and whitespace in an interface name; a name that is not
+/// UTF-8 cannot be a `String`. Such a link is skipped, and every other device is still listed
+/// (it used to fail the whole dump).
+#[test]
+fn list_skips_a_link_whose_name_is_not_utf8() {
+    if !privileged("list_skips_a_link_whose_name_is_not_utf8") {
+        return;
+    }
+    let ns = TestNetns::new();
+    // A TUN device, so that the test needs no other link driver (no `dummy` module here).
+    let status = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "tuntap", "add", "dev"])
+        .arg(std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+        .args(["mode", "tun"])
+        .status()
+        .expect("run ip");
+    assert!(status.success(), "ip tuntap add dev $'\\xff\\xfe'");
+    ns.ip(&["tuntap", "add", "dev", "flyok", "mode", "tap"]);
+    let names = |list: tuntap::Result<Vec<tuntap::DeviceInfo>>| -> Vec<String> {
+        list.expect("list").into_iter().map(|d| d.name).collect()
+    };
+    assert_eq!(names(tuntap::list_in(&ns.netns)), ["flyok"]);
+    assert_eq!(ns.run(|| names(tuntap::list())), ["flyok"]);
+    // The lookup of a device by its (UTF-8) name is unaffected.
+    let ok = ns.run(|| tuntap::lookup("flyok")).expect("lookup");
+    assert_eq!(ok.mode, Mode::Tap);
+    Device::delete_in(&ns.netns, "flyok").unwrap();
     assert!(eventually(500, || tuntap::list_in(&ns.netns)
         .unwrap()
         .is_empty()));

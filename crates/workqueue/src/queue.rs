@@ -11,6 +11,9 @@
 //!   transitions *absent → Queued* (`add`) and *Requeue → Queued* (`done`) push, and only the
 //!   transition *Queued → Processing* (`get`) pops.
 //! * So `status` is empty iff nothing is queued or in flight: the drain condition (WQ-18).
+//! * The transitions out of `Processing` and `Requeue` (`done`) are made only by the [`Lease`]
+//!   that holds the item, once (see the ground rules of `lease`): a stale or foreign lease never
+//!   reaches `done_locked`, so it cannot end the hold of the worker that has the item now.
 //! * `shutting_down` only goes from `false` to `true`; once set, `add` and `add_after` do nothing
 //!   (WQ-4, DL-1) but `done` still re-queues (WQ-12) and `get` still drains (WQ-8).
 //!
@@ -233,15 +236,29 @@ impl<T: Clone + Eq + Hash + Send + 'static> Queue<T> {
         }
     }
 
-    /// Marks `item` done: what dropping its [`Lease`] does, for a lease turned into its item with
-    /// [`Lease::into_item`]. Re-queues the item if it was added while processing (WQ-11, WQ-12).
+    /// Marks `item` done: client-go's `Done(item)`, for an owned lease made with
+    /// [`Lease::into_item`] (works on any [`Lease`]; dropping it does the same). Re-queues the item
+    /// if it was added while processing (WQ-11, WQ-12).
     ///
-    /// Returns `false`, and changes nothing, if `item` is not being processed: unlike client-go, a
-    /// stray `done` cannot put a duplicate in the queue (WQ-14).
+    /// Returns `false`, and changes nothing, if this lease was already done or comes from another
+    /// queue: unlike client-go, a stray `done` can neither put a duplicate in the queue (WQ-14)
+    /// nor end the hold of another worker that got the same item after this one was done. It
+    /// takes the lease, not a bare item, because a bare item cannot tell those two apart.
+    ///
+    /// # Examples
+    /// ```
+    /// use workqueue::Queue;
+    ///
+    /// let queue = Queue::new();
+    /// queue.add(7);
+    /// let item = queue.get().unwrap().into_item();
+    /// assert_eq!(*item, 7);
+    /// assert!(queue.done(&item));
+    /// assert!(!queue.done(&item), "done once");
+    /// ```
     #[doc(alias = "Done")]
-    pub fn done(&self, item: &T) -> bool {
-        let mut state = self.shared.state.lock();
-        self.shared.done_locked(&mut state, item, T::clone)
+    pub fn done(&self, item: &Lease<'_, T>) -> bool {
+        item.belongs_to(&self.shared) && item.end()
     }
 
     /// Number of items waiting to be handed out (WQ-15): not those being processed, not those

@@ -98,6 +98,41 @@ fn two_workers_never_hold_one_item_and_lose_no_readd() {
 }
 
 #[test]
+fn a_second_done_never_ends_another_workers_hold() {
+    // spec: WQ-6, WQ-14. Worker A finishes client-go style (`into_item`, then `done`) and calls
+    // `done` again while worker B takes the item; whatever the interleaving, nobody else gets
+    // the item while B holds it.
+    model(|| {
+        let queue = Queue::new();
+        queue.add(1u8);
+        let a = queue.get().unwrap().into_item();
+        queue.add(1);
+        let busy = Arc::new(AtomicBool::new(false));
+        let b = {
+            let (queue, busy) = (queue.clone(), busy.clone());
+            thread::spawn(move || {
+                // `None` when this thread takes the item only after the other one did.
+                if let Some(lease) = queue.get() {
+                    assert!(!busy.swap(true, SeqCst), "held twice");
+                    busy.store(false, SeqCst);
+                    drop(lease);
+                }
+            })
+        };
+        assert!(queue.done(&a));
+        assert!(!queue.done(&a), "the second done is stray");
+        queue.add(1);
+        if let Some(c) = queue.try_get() {
+            assert!(!busy.swap(true, SeqCst), "held twice");
+            busy.store(false, SeqCst);
+            drop(c);
+        }
+        queue.shut_down();
+        b.join().unwrap();
+    });
+}
+
+#[test]
 fn two_concurrent_failures_of_one_key_count_once_and_keep_the_retry() {
     // The "is a retry pending?" check and the limiter call are one critical section: in every
     // interleaving one failure is counted and one retry is waiting.

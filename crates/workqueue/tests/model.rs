@@ -1,5 +1,7 @@
 //! proptest model test: the queue against a plain `VecDeque` + two `HashSet`s (client-go's own
-//! representation), checking WQ-1..WQ-15 after every step.
+//! representation), checking WQ-1..WQ-15 after every step. Leases are finished by drop or by
+//! `Queue::done`, borrowed or owned (`into_item`), and a lease already done is passed to `done`
+//! again: the model, where each hold ends once, must still match.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -9,20 +11,33 @@ use workqueue::{Lease, Queue};
 #[derive(Clone, Debug)]
 enum Op {
     Add(u8),
-    Get,
-    /// Finish the n-th held lease (modulo how many are held).
-    Done(usize),
-    /// `done` for a key no worker holds (WQ-14).
-    StrayDone(u8),
+    /// `try_get`; with `owned`, the lease is turned into an owned one with `into_item`.
+    Get {
+        owned: bool,
+    },
+    /// Finish the n-th held lease (modulo how many are held): by dropping it, or with
+    /// `queue.done(&lease)` after which the lease is kept as a stale one.
+    Done {
+        n: usize,
+        by_queue: bool,
+    },
+    /// `queue.done` again with the n-th stale lease: stray, whoever holds its item now.
+    StaleDone(usize),
+    /// Drop the n-th stale lease: changes nothing.
+    DropStale(usize),
+    /// `done` with a lease of another queue (WQ-14).
+    ForeignDone(u8),
     ShutDown,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (0u8..6).prop_map(Op::Add),
-        4 => Just(Op::Get),
-        4 => any::<usize>().prop_map(Op::Done),
-        1 => (0u8..6).prop_map(Op::StrayDone),
+        4 => any::<bool>().prop_map(|owned| Op::Get { owned }),
+        4 => (any::<usize>(), any::<bool>()).prop_map(|(n, by_queue)| Op::Done { n, by_queue }),
+        2 => any::<usize>().prop_map(Op::StaleDone),
+        1 => any::<usize>().prop_map(Op::DropStale),
+        1 => (0u8..6).prop_map(Op::ForeignDone),
         1 => Just(Op::ShutDown),
     ]
 }
@@ -73,28 +88,44 @@ impl Model {
 
 fn run(ops: &[Op]) {
     let queue = Queue::new();
+    let other = Queue::new();
     let mut model = Model::default();
     let mut held: Vec<Lease<'_, u8>> = Vec::new();
+    let mut stale: Vec<Lease<'_, u8>> = Vec::new();
     for op in ops {
         match op {
             Op::Add(k) => {
                 queue.add(*k);
                 model.add(*k);
             }
-            Op::Get => {
+            Op::Get { owned } => {
                 let got = queue.try_get();
                 assert_eq!(got.as_deref().copied(), model.get(), "WQ-9 order");
-                held.extend(got);
+                held.extend(got.map(|lease| if *owned { lease.into_item() } else { lease }));
             }
-            Op::Done(n) if !held.is_empty() => {
+            Op::Done { n, by_queue } if !held.is_empty() => {
                 let lease = held.swap_remove(n % held.len());
                 model.done(*lease);
-                drop(lease);
+                if *by_queue {
+                    assert!(queue.done(&lease), "the first done ends the hold");
+                    stale.push(lease);
+                } else {
+                    drop(lease);
+                }
             }
-            Op::Done(_) => {}
-            Op::StrayDone(k) => {
-                if !model.processing.contains(k) {
-                    assert!(!queue.done(k), "WQ-14");
+            Op::Done { .. } => {}
+            Op::StaleDone(n) if !stale.is_empty() => {
+                let lease = &stale[n % stale.len()];
+                assert!(!queue.done(lease), "a second done is stray (WQ-14)");
+            }
+            Op::DropStale(n) if !stale.is_empty() => {
+                drop(stale.swap_remove(n % stale.len()));
+            }
+            Op::StaleDone(_) | Op::DropStale(_) => {}
+            Op::ForeignDone(k) => {
+                other.add(*k);
+                if let Some(foreign) = other.try_get() {
+                    assert!(!queue.done(&foreign), "WQ-14");
                 }
             }
             Op::ShutDown => {
@@ -110,6 +141,7 @@ fn run(ops: &[Op]) {
         holders.dedup();
         assert_eq!(holders.len(), held.len(), "an item held by two workers");
     }
+    drop(stale);
     for lease in held.drain(..) {
         model.done(*lease);
     }

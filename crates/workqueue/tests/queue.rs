@@ -142,13 +142,53 @@ fn stray_done_changes_nothing<F: Face>() {
     // spec: WQ-14 (deviation: client-go would queue a duplicate)
     let queue = Queue::new();
     queue.add("a");
-    assert!(!queue.done(&"a"), "queued, not processing");
-    assert!(!queue.done(&"zzz"), "unknown");
+    let other = Queue::new();
+    other.add("a");
+    let foreign = F::get(&other).unwrap();
+    assert!(!queue.done(&foreign), "a lease of another queue");
     assert_eq!(queue.len(), 1);
-    let lease = F::get(&queue).unwrap();
-    let item = lease.into_item();
+    let item = F::get(&queue).unwrap().into_item();
+    queue.add("a"); // dirty while processing
     assert!(queue.done(&item));
+    assert_eq!(queue.len(), 1, "re-queued by the first done");
     assert!(!queue.done(&item), "second done is stray");
+    drop(item);
+    assert_eq!(queue.len(), 1, "no duplicate, not even from the drop");
+    assert_eq!(drain_now(&queue), ["a"]);
+    assert!(queue.is_empty());
+}
+
+fn a_second_done_cannot_end_another_workers_hold<F: Face>() {
+    // Worker A finishes client-go style, the item goes to worker B, and A calls `done` again:
+    // B must keep the item (WQ-6: never two workers), and the hold ends when B is done.
+    let queue = Queue::new();
+    queue.add("k");
+    let a = F::get(&queue).unwrap().into_item();
+    queue.add("k");
+    assert!(queue.done(&a), "A is done; the re-add is queued");
+    let b = F::get(&queue).unwrap();
+    assert_eq!(*b, "k");
+    assert!(!queue.done(&a), "A's second done is stray");
+    queue.add("k");
+    assert!(
+        queue.try_get().is_none(),
+        "B still holds the item: nobody else may get it"
+    );
+    drop(a);
+    assert!(queue.try_get().is_none(), "nor after A's lease drops");
+    drop(b);
+    assert_eq!(drain_now(&queue), ["k"], "B's done re-queues the re-add");
+}
+
+fn an_owned_lease_marks_done_when_dropped<F: Face>() {
+    // `into_item` keeps the hold: the item is in processing until the owned lease ends.
+    let queue = Queue::new();
+    queue.add(1);
+    let item = F::get(&queue).unwrap().into_item();
+    queue.add(1);
+    assert!(queue.try_get().is_none(), "still held");
+    thread::spawn(move || assert_eq!(*item, 1)).join().unwrap();
+    assert_eq!(drain_now(&queue), [1], "dropped in the other thread: done");
     assert!(queue.is_empty());
 }
 
@@ -194,6 +234,8 @@ per_face!(
     drain_waits_for_in_flight_and_queued_items,
     shut_down_releases_a_drainer,
     stray_done_changes_nothing,
+    a_second_done_cannot_end_another_workers_hold,
+    an_owned_lease_marks_done_when_dropped,
     done_after_shutdown_requeues_a_dirty_item,
     panicking_worker_releases_its_item,
 );

@@ -16,6 +16,10 @@ use crate::reconcile::Reconciler;
 /// The retries client-go's example controller allows a key before dropping it.
 const DEFAULT_MAX_RETRIES: u32 = 5;
 
+/// The most workers a controller may have: far above any real need (client-go controllers run a
+/// handful), low enough that a unit mistake is an error instead of a spawn storm.
+pub const MAX_THREADINESS: usize = 4096;
+
 /// A give-up hook: the key and the error of its last attempt.
 pub(crate) type GiveUp = Arc<dyn Fn(&str, &BoxError) + Send + Sync>;
 
@@ -54,7 +58,8 @@ impl ControllerBuilder {
         }
     }
 
-    /// Workers (default 1): threads for a blocking reconcile, tokio tasks for an async one.
+    /// Workers (default 1): threads for a blocking reconcile, tokio tasks for an async one. From
+    /// 1 to [`MAX_THREADINESS`]; `build` refuses anything else.
     pub fn threadiness(mut self, workers: usize) -> Self {
         self.threadiness = workers;
         self
@@ -196,6 +201,13 @@ impl ControllerBuilder {
             .ok_or_else(|| Error::NoReconcile { name: name.clone() })?;
         if self.threadiness == 0 {
             return Err(Error::ZeroThreadiness { name });
+        }
+        if self.threadiness > MAX_THREADINESS {
+            return Err(Error::TooManyWorkers {
+                name,
+                workers: self.threadiness,
+                max: MAX_THREADINESS,
+            });
         }
         match self.timeout {
             Some(timeout) if timeout.is_zero() => return Err(Error::ZeroTimeout { name }),

@@ -19,6 +19,17 @@ pub enum Error {
         /// The controller's name.
         name: String,
     },
+    /// `threadiness` above [`MAX_THREADINESS`](crate::MAX_THREADINESS): more workers than any
+    /// machine runs, most likely a unit mistake.
+    #[error("controller `{name}`: threadiness {workers} is above the limit of {max}")]
+    TooManyWorkers {
+        /// The controller's name.
+        name: String,
+        /// The threadiness asked for.
+        workers: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The work queue could not be built (for example a duplicate metrics name).
     #[error("controller `{name}`: cannot build its work queue")]
     Queue {

@@ -80,7 +80,7 @@ mod worker;
 mod worker_async;
 
 pub use action::{Action, BoxError};
-pub use builder::ControllerBuilder;
+pub use builder::{ControllerBuilder, MAX_THREADINESS};
 pub use controller::Controller;
 pub use enqueue::EnqueueHandler;
 pub use error::{Error, ReconcilePanicked, ReconcileTimeout};

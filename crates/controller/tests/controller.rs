@@ -372,6 +372,16 @@ fn build_rejects_bad_settings() {
             .build(),
         Err(Error::ZeroThreadiness { .. })
     ));
+    // usize::MAX workers once panicked allocating their handles: now a typed error.
+    for workers in [controller::MAX_THREADINESS + 1, usize::MAX] {
+        assert!(matches!(
+            Controller::builder("huge")
+                .threadiness(workers)
+                .reconcile(|_: &str| Ok::<_, BoxError>(Action::Done))
+                .build(),
+            Err(Error::TooManyWorkers { workers: w, .. }) if w == workers
+        ));
+    }
     // A thread cannot be preempted: a timeout needs an async reconcile.
     let error = Controller::builder("blocking-timeout")
         .reconcile_timeout(Duration::from_secs(1))

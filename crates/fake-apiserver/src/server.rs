@@ -232,9 +232,11 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                         let budget = shared.max_body_bytes;
                         Box::new(move |mut old| {
                             patch::json_patch(&mut old, &body, budget).map_err(|e| match e {
-                                patch::JsonPatchError::TooManyOperations(_) => {
-                                    ApiError::new(413, "RequestEntityTooLarge", e.to_string())
-                                }
+                                patch::JsonPatchError::TooManyOperations(_) => ApiError::new(
+                                    413,
+                                    "RequestEntityTooLarge",
+                                    format!("Request entity too large: {e}"),
+                                ),
                                 patch::JsonPatchError::Invalid(_) => {
                                     ApiError::new(422, "Invalid", e.to_string())
                                 }

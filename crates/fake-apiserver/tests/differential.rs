@@ -1,0 +1,380 @@
+//! Differential tests: scripted requests whose answers were read off a real kube-apiserver
+//! v1.32, checked against fake-apiserver always, and against a real server too when
+//! `FLYWHEEL_REAL_APISERVER_KUBECONFIG` names its kubeconfig (`../shared/tools/real-apiserver`
+//! builds and starts one; without the variable the real half says it skipped). So an expected
+//! answer written here is one the real server gives, re-checked whenever a real server is at
+//! hand, and fake-apiserver is held to it in CI.
+//!
+//! Each case runs in a namespace of its own (a fresh name per run, so a real server can be
+//! reused), and compares the HTTP code, the `Status` reason, the causes' reasons and fields, and
+//! the message where the case says it is exact. A case marked `Deliberate` documents an answer
+//! fake-apiserver gives on purpose that the real server does not (docs/fake-apiserver.md says
+//! why): it checks each side against its own expectation.
+
+mod common;
+
+use axum::http::{Method, Request};
+use common::server;
+use kube::Client;
+use serde_json::{Value, json};
+
+/// One request.
+struct Call {
+    method: Method,
+    path: String,
+    content_type: &'static str,
+    body: Value,
+}
+
+fn call(method: Method, path: impl Into<String>, content_type: &'static str, body: Value) -> Call {
+    Call {
+        method,
+        path: path.into(),
+        content_type,
+        body,
+    }
+}
+
+/// What an answer must be.
+#[derive(Debug, Clone)]
+struct Expect {
+    code: u16,
+    /// `Status.reason`; empty for a success.
+    reason: &'static str,
+    /// `Status.message`, when it must match exactly (`{ns}` stands for the case's namespace).
+    message: Option<&'static str>,
+    /// (reason, field) of each cause, when the answer has causes.
+    causes: Vec<(&'static str, &'static str)>,
+}
+
+fn expect(code: u16, reason: &'static str) -> Expect {
+    Expect {
+        code,
+        reason,
+        message: None,
+        causes: Vec::new(),
+    }
+}
+
+impl Expect {
+    fn message(mut self, message: &'static str) -> Self {
+        self.message = Some(message);
+        self
+    }
+
+    fn cause(mut self, reason: &'static str, field: &'static str) -> Self {
+        self.causes.push((reason, field));
+        self
+    }
+}
+
+/// The same answer from both servers, or a deliberate difference.
+enum Outcome {
+    Same(Expect),
+    Deliberate { fake: Expect, real: Expect },
+}
+
+/// A scripted case: setup calls (each must succeed), then the call under test.
+struct Case {
+    name: &'static str,
+    setup: fn(&str) -> Vec<Call>,
+    call: fn(&str) -> Call,
+    outcome: Outcome,
+}
+
+const JSON: &str = "application/json";
+
+fn namespace_body(ns: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "delete the namespace collection",
+            setup: |_| Vec::new(),
+            call: |_| call(Method::DELETE, "/api/v1/namespaces", JSON, Value::Null),
+            outcome: Outcome::Same(expect(405, "MethodNotAllowed")),
+        },
+        Case {
+            name: "delete namespace default",
+            setup: |_| Vec::new(),
+            call: |_| call(Method::DELETE, "/api/v1/namespaces/default", JSON, Value::Null),
+            outcome: Outcome::Same(
+                expect(403, "Forbidden")
+                    .message("namespaces \"default\" is forbidden: this namespace may not be deleted"),
+            ),
+        },
+        Case {
+            name: "delete namespace kube-system",
+            setup: |_| Vec::new(),
+            call: |_| call(Method::DELETE, "/api/v1/namespaces/kube-system", JSON, Value::Null),
+            outcome: Outcome::Same(expect(403, "Forbidden").message(
+                "namespaces \"kube-system\" is forbidden: this namespace may not be deleted",
+            )),
+        },
+        Case {
+            name: "delete namespace kube-public",
+            setup: |_| Vec::new(),
+            call: |_| call(Method::DELETE, "/api/v1/namespaces/kube-public", JSON, Value::Null),
+            outcome: Outcome::Same(expect(403, "Forbidden").message(
+                "namespaces \"kube-public\" is forbidden: this namespace may not be deleted",
+            )),
+        },
+        Case {
+            name: "create in a terminating namespace",
+            setup: |ns| {
+                let mut body = namespace_body(ns);
+                body["metadata"]["finalizers"] = json!(["example.com/hold"]);
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, body),
+                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                ]
+            },
+            call: |ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "late"}}),
+                )
+            },
+            outcome: Outcome::Same(
+                expect(403, "Forbidden").cause("NamespaceTerminating", "metadata.namespace"),
+            ),
+        },
+        Case {
+            name: "an invalid label key",
+            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
+            call: |ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "labels": {"bad key!": "v"}}}),
+                )
+            },
+            outcome: Outcome::Same(expect(422, "Invalid").cause("FieldValueInvalid", "metadata.labels")),
+        },
+        Case {
+            name: "an invalid label value",
+            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
+            call: |ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "labels": {"ok": "-bad-"}}}),
+                )
+            },
+            outcome: Outcome::Same(expect(422, "Invalid").cause("FieldValueInvalid", "metadata.labels")),
+        },
+        Case {
+            name: "a number as an annotation value",
+            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
+            call: |ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "annotations": {"n": 1}}}),
+                )
+            },
+            outcome: Outcome::Same(expect(400, "BadRequest")),
+        },
+        Case {
+            name: "a text/plain create",
+            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
+            call: |ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    "text/plain",
+                    json!({"metadata": {"name": "c"}}),
+                )
+            },
+            outcome: Outcome::Same(expect(415, "UnsupportedMediaType")),
+        },
+        Case {
+            name: "a JSON patch of 10,001 operations",
+            setup: |ns| {
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/configmaps"),
+                        JSON,
+                        json!({"metadata": {"name": "c"}}),
+                    ),
+                ]
+            },
+            call: |ns| {
+                call(
+                    Method::PATCH,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    "application/json-patch+json",
+                    Value::Array(vec![json!({"op": "test", "path": "/kind", "value": "ConfigMap"}); 10_001]),
+                )
+            },
+            outcome: Outcome::Same(expect(413, "RequestEntityTooLarge").message(
+                "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001",
+            )),
+        },
+        Case {
+            name: "a dry-run delete",
+            setup: |ns| {
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/configmaps"),
+                        JSON,
+                        json!({"metadata": {"name": "c"}}),
+                    ),
+                ]
+            },
+            call: |ns| {
+                call(
+                    Method::DELETE,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    JSON,
+                    json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}),
+                )
+            },
+            // The real server simulates the delete; fake-apiserver refuses dry runs (and never
+            // deletes for real).
+            outcome: Outcome::Deliberate {
+                fake: expect(400, "BadRequest"),
+                real: expect(200, ""),
+            },
+        },
+    ]
+}
+
+/// Sends `call` with `{ns}` already in its path; returns the code and the JSON body.
+async fn send(client: &Client, call: &Call) -> (u16, Value) {
+    let body = if call.body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&call.body).expect("a value serializes")
+    };
+    let request = Request::builder()
+        .method(call.method.clone())
+        .uri(&call.path)
+        .header("content-type", call.content_type)
+        .body(kube::client::Body::from(body))
+        .expect("a request");
+    let response = client.send(request).await.expect("an answer");
+    let code = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .expect("the body");
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Runs every case against `client`, on `side` ("fake" or "real"); returns the mismatches.
+async fn run_cases(client: &Client, side: &str, run_id: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (i, case) in cases().into_iter().enumerate() {
+        let ns = format!("diff-{run_id}-{i}");
+        for setup in (case.setup)(&ns) {
+            let (code, body) = send(client, &setup).await;
+            assert!(
+                code < 300,
+                "{side}: setup of {:?} failed: {code} {body}",
+                case.name
+            );
+        }
+        let (code, body) = send(client, &(case.call)(&ns)).await;
+        let want = match (&case.outcome, side) {
+            (Outcome::Same(e), _) => e.clone(),
+            (Outcome::Deliberate { fake, .. }, "fake") => fake.clone(),
+            (Outcome::Deliberate { real, .. }, _) => real.clone(),
+        };
+        if let Err(why) = compare(&want, code, &body) {
+            failures.push(format!(
+                "{side}: {}: {why}\n  answer: {code} {body}",
+                case.name
+            ));
+        }
+    }
+    failures
+}
+
+fn compare(want: &Expect, code: u16, body: &Value) -> Result<(), String> {
+    if code != want.code {
+        return Err(format!("code {code}, expected {}", want.code));
+    }
+    if want.code >= 400 {
+        if body["kind"] != "Status" || body["code"] != want.code {
+            return Err("not a Status with the code".to_owned());
+        }
+        if body["reason"] != want.reason {
+            return Err(format!(
+                "reason {}, expected {}",
+                body["reason"], want.reason
+            ));
+        }
+    }
+    if let Some(message) = want.message
+        && body["message"] != message
+    {
+        return Err(format!("message {}, expected {message:?}", body["message"]));
+    }
+    if !want.causes.is_empty() {
+        let got: Vec<(String, String)> = body["details"]["causes"]
+            .as_array()
+            .map(|causes| {
+                causes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c["reason"].as_str().unwrap_or_default().to_owned(),
+                            c["field"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (reason, field) in &want.causes {
+            if !got.iter().any(|(r, f)| r == reason && f == field) {
+                return Err(format!("no cause ({reason}, {field}) in {got:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{nanos:x}", std::process::id())
+}
+
+#[tokio::test]
+async fn fake_apiserver_answers_as_the_real_server_does() {
+    let server = server().await;
+    let failures = run_cases(&server.client(), "fake", &run_id()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_expected_answers_are_the_real_servers() {
+    let Ok(path) = std::env::var("FLYWHEEL_REAL_APISERVER_KUBECONFIG") else {
+        eprintln!(
+            "skipped: FLYWHEEL_REAL_APISERVER_KUBECONFIG is not set (see ../shared/tools/real-apiserver)"
+        );
+        return;
+    };
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("the kubeconfig reads");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("a client config");
+    let client = Client::try_from(config).expect("a client");
+    let failures = run_cases(&client, "real", &run_id()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -5,9 +5,11 @@
 //! instead of hanging it. None of these runs needs root: `tunctl` only gets as far as its
 //! argument parsing.
 
+mod common;
+
+use common::example_binary;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The binaries whose command lines are checked here.
@@ -15,22 +17,6 @@ const BINARIES: [&str; 3] = ["controller", "tunctl", "fake-apiserver"];
 
 /// The exit status of `timeout` when the command ran out of time.
 const TIMED_OUT: i32 = 124;
-
-/// An example binary, which `cargo test` and nextest build next to the test binaries.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p examples --example {name}`",
-        path.display()
-    );
-    path
-}
 
 /// Runs example `name` with `args`, killed after `seconds`.
 fn run(name: &str, args: &[&OsStr], seconds: u32) -> Output {

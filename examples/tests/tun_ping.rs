@@ -2,10 +2,12 @@
 //! and the test sends ICMP echo requests to the example's peer address from inside that
 //! namespace through a raw socket. Needs root (CI runs as root; elsewhere it is skipped loudly).
 
+mod common;
+
+use common::{example_binary, privileged};
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use nix::sys::socket::{
@@ -41,35 +43,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn privileged() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tun = std::path::Path::new("/dev/net/tun").exists();
-    if root && tun {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the tun-ping test needs root and /dev/net/tun in CI (root={root} tun={tun})");
-    }
-    eprintln!("SKIPPED (needs root): tun_ping answers_pings (root={root} tun={tun})");
-    false
-}
-
-/// The example binary, which `cargo test` and nextest build next to the test binaries.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let path = profile_dir.join("examples").join("tun-ping");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p examples --example tun-ping`",
-        path.display()
-    );
-    path
 }
 
 /// An ICMP echo request with identifier `id` and sequence `seq`, checksummed.
@@ -126,12 +99,12 @@ fn ping(peer: Ipv4Addr, count: u16) -> Vec<u16> {
 
 #[test]
 fn answers_pings() {
-    if !privileged() {
+    if !privileged("tun_ping answers_pings") {
         return;
     }
     let ns = TestNetns::new();
     let mut child = Running(
-        Command::new(example_binary())
+        Command::new(example_binary("tun-ping"))
             .args([
                 "--name",
                 "flyping0",

@@ -2,9 +2,11 @@
 //! UTF-8: the other devices are still shown. Needs root (CI runs as root; elsewhere it is
 //! skipped loudly).
 
+mod common;
+
+use common::{example_binary, privileged};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 /// A namespace made with `ip netns add`, deleted on drop.
@@ -39,38 +41,9 @@ impl Drop for TestNetns {
     }
 }
 
-fn privileged() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tun = std::path::Path::new("/dev/net/tun").exists();
-    if root && tun {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("the tunctl test needs root and /dev/net/tun in CI (root={root} tun={tun})");
-    }
-    eprintln!("SKIPPED (needs root): tunctl show_lists_the_devices_next_to_a_non_utf8_link");
-    false
-}
-
-/// The example binary, which `cargo test` and nextest build next to the test binaries.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let path = profile_dir.join("examples").join("tunctl");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p examples --example tunctl`",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn show_lists_the_devices_next_to_a_non_utf8_link() {
-    if !privileged() {
+    if !privileged("tunctl show_lists_the_devices_next_to_a_non_utf8_link") {
         return;
     }
     let ns = TestNetns::new();
@@ -91,7 +64,7 @@ fn show_lists_the_devices_next_to_a_non_utf8_link() {
     let output = Command::new("timeout")
         .arg("30")
         .args(["ip", "netns", "exec", &ns.0])
-        .arg(example_binary())
+        .arg(example_binary("tunctl"))
         .arg("show")
         .output()
         .expect("run tunctl in the namespace");

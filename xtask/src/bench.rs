@@ -27,13 +27,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "--rounds" => {
-                rounds = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--rounds takes a positive number")?;
-            }
+            "--rounds" => rounds = crate::cmd::positive(&mut it, "--rounds")?,
             other if other.starts_with('-') => return Err(format!("unknown flag `{other}`")),
             other => filter = Some(other),
         }

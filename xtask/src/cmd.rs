@@ -95,3 +95,17 @@ pub(crate) fn available(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The positive number after `flag` in `args`: `--rounds 3`.
+pub(crate) fn positive<'a, N>(
+    args: &mut impl Iterator<Item = &'a String>,
+    flag: &str,
+) -> Result<N, String>
+where
+    N: std::str::FromStr + PartialOrd + Default,
+{
+    args.next()
+        .and_then(|n| n.parse::<N>().ok())
+        .filter(|n| *n > N::default())
+        .ok_or_else(|| format!("{flag} takes a positive number"))
+}

@@ -51,13 +51,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--seconds" => {
-                seconds_each = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--seconds takes a positive number")?;
-            }
+            "--seconds" => seconds_each = crate::cmd::positive(&mut it, "--seconds")?,
             name => {
                 let target = TARGETS
                     .iter()

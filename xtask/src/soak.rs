@@ -26,27 +26,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--cases" => {
-                cases = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--cases takes a positive number")?;
-            }
-            "--fault-seeds" => {
-                fault_seeds = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--fault-seeds takes a positive number")?;
-            }
-            "--fuzz-seconds" => {
-                fuzz_seconds = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--fuzz-seconds takes a positive number")?;
-            }
+            "--cases" => cases = crate::cmd::positive(&mut it, "--cases")?,
+            "--fault-seeds" => fault_seeds = crate::cmd::positive(&mut it, "--fault-seeds")?,
+            "--fuzz-seconds" => fuzz_seconds = crate::cmd::positive(&mut it, "--fuzz-seconds")?,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }

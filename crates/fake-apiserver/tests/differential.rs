@@ -75,10 +75,13 @@ enum Outcome {
 }
 
 /// A scripted case: setup calls (each must succeed), then the call under test.
+/// Builds requests for the case's namespace.
+type Script<T> = Box<dyn Fn(&str) -> T>;
+
 struct Case {
     name: &'static str,
-    setup: fn(&str) -> Vec<Call>,
-    call: fn(&str) -> Call,
+    setup: Script<Vec<Call>>,
+    call: Script<Call>,
     outcome: Outcome,
 }
 
@@ -89,115 +92,90 @@ fn namespace_body(ns: &str) -> Value {
 }
 
 fn cases() -> Vec<Case> {
-    vec![
+    let mut cases = vec![
         Case {
             name: "delete the namespace collection",
-            setup: |_| Vec::new(),
-            call: |_| call(Method::DELETE, "/api/v1/namespaces", JSON, Value::Null),
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| call(Method::DELETE, "/api/v1/namespaces", JSON, Value::Null)),
             outcome: Outcome::Same(expect(405, "MethodNotAllowed")),
         },
         Case {
-            name: "delete namespace default",
-            setup: |_| Vec::new(),
-            call: |_| call(Method::DELETE, "/api/v1/namespaces/default", JSON, Value::Null),
-            outcome: Outcome::Same(
-                expect(403, "Forbidden")
-                    .message("namespaces \"default\" is forbidden: this namespace may not be deleted"),
-            ),
-        },
-        Case {
-            name: "delete namespace kube-system",
-            setup: |_| Vec::new(),
-            call: |_| call(Method::DELETE, "/api/v1/namespaces/kube-system", JSON, Value::Null),
-            outcome: Outcome::Same(expect(403, "Forbidden").message(
-                "namespaces \"kube-system\" is forbidden: this namespace may not be deleted",
-            )),
-        },
-        Case {
-            name: "delete namespace kube-public",
-            setup: |_| Vec::new(),
-            call: |_| call(Method::DELETE, "/api/v1/namespaces/kube-public", JSON, Value::Null),
-            outcome: Outcome::Same(expect(403, "Forbidden").message(
-                "namespaces \"kube-public\" is forbidden: this namespace may not be deleted",
-            )),
-        },
-        Case {
             name: "create in a terminating namespace",
-            setup: |ns| {
+            setup: Box::new(|ns| {
                 let mut body = namespace_body(ns);
                 body["metadata"]["finalizers"] = json!(["example.com/hold"]);
                 vec![
                     call(Method::POST, "/api/v1/namespaces", JSON, body),
                     call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
                 ]
-            },
-            call: |ns| {
+            }),
+            call: Box::new(|ns| {
                 call(
                     Method::POST,
                     format!("/api/v1/namespaces/{ns}/configmaps"),
                     JSON,
                     json!({"metadata": {"name": "late"}}),
                 )
-            },
+            }),
             outcome: Outcome::Same(
                 expect(403, "Forbidden").cause("NamespaceTerminating", "metadata.namespace"),
             ),
         },
         Case {
             name: "an invalid label key",
-            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
-            call: |ns| {
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
                 call(
                     Method::POST,
                     format!("/api/v1/namespaces/{ns}/configmaps"),
                     JSON,
                     json!({"metadata": {"name": "c", "labels": {"bad key!": "v"}}}),
                 )
-            },
+            }),
             outcome: Outcome::Same(expect(422, "Invalid").cause("FieldValueInvalid", "metadata.labels")),
         },
         Case {
             name: "an invalid label value",
-            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
-            call: |ns| {
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
                 call(
                     Method::POST,
                     format!("/api/v1/namespaces/{ns}/configmaps"),
                     JSON,
                     json!({"metadata": {"name": "c", "labels": {"ok": "-bad-"}}}),
                 )
-            },
+            }),
             outcome: Outcome::Same(expect(422, "Invalid").cause("FieldValueInvalid", "metadata.labels")),
         },
         Case {
             name: "a number as an annotation value",
-            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
-            call: |ns| {
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
                 call(
                     Method::POST,
                     format!("/api/v1/namespaces/{ns}/configmaps"),
                     JSON,
                     json!({"metadata": {"name": "c", "annotations": {"n": 1}}}),
                 )
-            },
+            }),
             outcome: Outcome::Same(expect(400, "BadRequest")),
         },
         Case {
             name: "a text/plain create",
-            setup: |ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))],
-            call: |ns| {
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
                 call(
                     Method::POST,
                     format!("/api/v1/namespaces/{ns}/configmaps"),
                     "text/plain",
                     json!({"metadata": {"name": "c"}}),
                 )
-            },
+            }),
             outcome: Outcome::Same(expect(415, "UnsupportedMediaType")),
         },
         Case {
             name: "a JSON patch of 10,001 operations",
-            setup: |ns| {
+            setup: Box::new(|ns| {
                 vec![
                     call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
                     call(
@@ -207,22 +185,22 @@ fn cases() -> Vec<Case> {
                         json!({"metadata": {"name": "c"}}),
                     ),
                 ]
-            },
-            call: |ns| {
+            }),
+            call: Box::new(|ns| {
                 call(
                     Method::PATCH,
                     format!("/api/v1/namespaces/{ns}/configmaps/c"),
                     "application/json-patch+json",
                     Value::Array(vec![json!({"op": "test", "path": "/kind", "value": "ConfigMap"}); 10_001]),
                 )
-            },
+            }),
             outcome: Outcome::Same(expect(413, "RequestEntityTooLarge").message(
                 "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001",
             )),
         },
         Case {
             name: "a dry-run delete",
-            setup: |ns| {
+            setup: Box::new(|ns| {
                 vec![
                     call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
                     call(
@@ -232,15 +210,15 @@ fn cases() -> Vec<Case> {
                         json!({"metadata": {"name": "c"}}),
                     ),
                 ]
-            },
-            call: |ns| {
+            }),
+            call: Box::new(|ns| {
                 call(
                     Method::DELETE,
                     format!("/api/v1/namespaces/{ns}/configmaps/c"),
                     JSON,
                     json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}),
                 )
-            },
+            }),
             // The real server simulates the delete; fake-apiserver refuses dry runs (and never
             // deletes for real).
             outcome: Outcome::Deliberate {
@@ -248,7 +226,37 @@ fn cases() -> Vec<Case> {
                 real: expect(200, ""),
             },
         },
-    ]
+    ];
+    // The namespaces the real server keeps whatever happens.
+    for (name, message) in [
+        (
+            "default",
+            "namespaces \"default\" is forbidden: this namespace may not be deleted",
+        ),
+        (
+            "kube-system",
+            "namespaces \"kube-system\" is forbidden: this namespace may not be deleted",
+        ),
+        (
+            "kube-public",
+            "namespaces \"kube-public\" is forbidden: this namespace may not be deleted",
+        ),
+    ] {
+        cases.push(Case {
+            name,
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(move |_| {
+                call(
+                    Method::DELETE,
+                    format!("/api/v1/namespaces/{name}"),
+                    JSON,
+                    Value::Null,
+                )
+            }),
+            outcome: Outcome::Same(expect(403, "Forbidden").message(message)),
+        });
+    }
+    cases
 }
 
 /// Sends `call` with `{ns}` already in its path; returns the code and the JSON body.

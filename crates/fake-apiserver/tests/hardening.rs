@@ -41,6 +41,20 @@ async fn patch(server: &fake_apiserver::ServerHandle, name: &str, ops: &Value) -
     .await
 }
 
+/// Replaces ConfigMap `name`'s data `times` times with a blob of `size` bytes.
+async fn rewrite(api: &Api<ConfigMap>, name: &str, times: usize, size: usize) {
+    for i in 0..times {
+        let blob = format!("{i}{}", "x".repeat(size));
+        api.patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"blob": blob}})),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// The server still answers, and `name` is as created.
 async fn intact(server: &fake_apiserver::ServerHandle, name: &str) {
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
@@ -314,16 +328,7 @@ async fn the_history_is_bounded_by_bytes() {
     configmap(&server, "big").await;
     let first_rv = server.resource_version();
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    for i in 0..20 {
-        let blob = format!("{i}{}", "x".repeat(300 * 1024));
-        api.patch(
-            "big",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"data": {"blob": blob}})),
-        )
-        .await
-        .unwrap();
-    }
+    rewrite(&api, "big", 20, 300 * 1024).await;
     assert!(
         server.history_bytes() <= 2 * 1024 * 1024,
         "{}",
@@ -362,16 +367,7 @@ async fn a_watcher_that_stops_reading_is_closed_and_can_resume() {
         .unwrap()
         .boxed();
     // 40 MB of events while the client does not read: far more than the socket buffers hold.
-    for i in 0..40 {
-        let blob = format!("{i}{}", "x".repeat(1024 * 1024));
-        api.patch(
-            "big",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(json!({"data": {"blob": blob}})),
-        )
-        .await
-        .unwrap();
-    }
+    rewrite(&api, "big", 40, 1024 * 1024).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut last = start;
     let mut seen = 0;

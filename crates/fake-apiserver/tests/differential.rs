@@ -91,6 +91,19 @@ fn namespace_body(ns: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 }
 
+/// A namespace with ConfigMap `c` in it.
+fn with_configmap(ns: &str) -> Vec<Call> {
+    vec![
+        call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+        call(
+            Method::POST,
+            format!("/api/v1/namespaces/{ns}/configmaps"),
+            JSON,
+            json!({"metadata": {"name": "c"}}),
+        ),
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = vec![
         Case {
@@ -175,17 +188,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a JSON patch of 10,001 operations",
-            setup: Box::new(|ns| {
-                vec![
-                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
-                    call(
-                        Method::POST,
-                        format!("/api/v1/namespaces/{ns}/configmaps"),
-                        JSON,
-                        json!({"metadata": {"name": "c"}}),
-                    ),
-                ]
-            }),
+            setup: Box::new(|ns| with_configmap(ns)),
             call: Box::new(|ns| {
                 call(
                     Method::PATCH,
@@ -200,17 +203,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a dry-run delete",
-            setup: Box::new(|ns| {
-                vec![
-                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
-                    call(
-                        Method::POST,
-                        format!("/api/v1/namespaces/{ns}/configmaps"),
-                        JSON,
-                        json!({"metadata": {"name": "c"}}),
-                    ),
-                ]
-            }),
+            setup: Box::new(|ns| with_configmap(ns)),
             call: Box::new(|ns| {
                 call(
                     Method::DELETE,
@@ -225,6 +218,71 @@ fn cases() -> Vec<Case> {
                 fake: expect(400, "BadRequest"),
                 real: expect(200, ""),
             },
+        },
+        Case {
+            name: "a JSON patch copying the whole object 24 times",
+            setup: Box::new(|ns| with_configmap(ns)),
+            call: Box::new(|ns| {
+                let mut ops = vec![json!({"op": "add", "path": "/data/blob", "value": "x".repeat(65_536)})];
+                ops.extend((0..24).map(|i| json!({"op": "copy", "from": "", "path": format!("/c{i}")})));
+                call(
+                    Method::PATCH,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    "application/json-patch+json",
+                    Value::Array(ops),
+                )
+            }),
+            outcome: Outcome::Same(expect(422, "Invalid")),
+        },
+        Case {
+            name: "a JSON patch doubling its nesting 11 times",
+            setup: Box::new(|ns| with_configmap(ns)),
+            call: Box::new(|ns| {
+                let mut ops = vec![json!({"op": "add", "path": "/x", "value": {}})];
+                ops.extend((0..11).map(|k| {
+                    json!({"op": "copy", "from": "/x", "path": format!("/x{}", "/a".repeat(1 << k))})
+                }));
+                call(
+                    Method::PATCH,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    "application/json-patch+json",
+                    Value::Array(ops),
+                )
+            }),
+            // The real server decodes 2,048 levels, then drops the unknown field `x`;
+            // fake-apiserver keeps unknown fields and refuses objects nested past 100 levels.
+            outcome: Outcome::Deliberate {
+                fake: expect(422, "Invalid"),
+                real: expect(200, ""),
+            },
+        },
+        Case {
+            name: "a string as the finalizer list",
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "finalizers": "x"}}),
+                )
+            }),
+            outcome: Outcome::Same(expect(400, "BadRequest")),
+        },
+        Case {
+            name: "an annotation key with two slashes",
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
+                call(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "annotations": {"a/b/c": "x"}}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid").cause("FieldValueInvalid", "metadata.annotations"),
+            ),
         },
     ];
     // The namespaces the real server keeps whatever happens.

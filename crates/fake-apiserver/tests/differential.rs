@@ -188,7 +188,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a JSON patch of 10,001 operations",
-            setup: Box::new(|ns| with_configmap(ns)),
+            setup: Box::new(with_configmap),
             call: Box::new(|ns| {
                 call(
                     Method::PATCH,
@@ -203,7 +203,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a dry-run delete",
-            setup: Box::new(|ns| with_configmap(ns)),
+            setup: Box::new(with_configmap),
             call: Box::new(|ns| {
                 call(
                     Method::DELETE,
@@ -221,7 +221,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a JSON patch copying the whole object 24 times",
-            setup: Box::new(|ns| with_configmap(ns)),
+            setup: Box::new(with_configmap),
             call: Box::new(|ns| {
                 let mut ops = vec![json!({"op": "add", "path": "/data/blob", "value": "x".repeat(65_536)})];
                 ops.extend((0..24).map(|i| json!({"op": "copy", "from": "", "path": format!("/c{i}")})));
@@ -236,7 +236,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a JSON patch doubling its nesting 11 times",
-            setup: Box::new(|ns| with_configmap(ns)),
+            setup: Box::new(with_configmap),
             call: Box::new(|ns| {
                 let mut ops = vec![json!({"op": "add", "path": "/x", "value": {}})];
                 ops.extend((0..11).map(|k| {

@@ -8,15 +8,18 @@ use crate::resources::{Registry, ResourceDef};
 
 /// The Kubernetes version the server claims.
 pub(crate) const MAJOR: &str = "1";
-/// See [`MAJOR`]; 1.35 matches the `k8s-openapi` feature the workspace uses.
-pub(crate) const MINOR: &str = "35";
+/// See [`MAJOR`]: 1.32, the version the differential tests compare against, and kubectl's on the
+/// machines the project is built on (a newer minor makes kubectl warn about version skew).
+pub(crate) const MINOR: &str = "32";
+/// The patch release the differential tests compare against.
+const PATCH: &str = "13";
 
 /// `/version`.
 pub(crate) fn version() -> Value {
     json!({
         "major": MAJOR,
         "minor": MINOR,
-        "gitVersion": format!("v{MAJOR}.{MINOR}.0-fake"),
+        "gitVersion": format!("v{MAJOR}.{MINOR}.{PATCH}-fake"),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-01-01T00:00:00Z",

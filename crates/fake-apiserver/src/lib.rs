@@ -45,6 +45,13 @@
 //! * `kubectl get` gets a two-column table (name, age) for every resource.
 //! * Metadata-only requests (`as=PartialObjectMetadata[List]`) get the objects' `metadata`
 //!   only; bookmarks and `ERROR` events are sent as usual.
+//! * `dryRun` is refused (400), never simulated, and never carried out.
+//! * Unknown fields are kept (there are no schemas); objects nested deeper than 100 levels are
+//!   refused.
+//!
+//! Every request is bounded (patch operations and copies, object depth and size, history bytes,
+//! slow watchers, request heads): see the crate's guide, `docs/fake-apiserver.md`, for the table
+//! of limits and the answers measured against a real kube-apiserver.
 #![forbid(unsafe_code)]
 
 mod discovery;

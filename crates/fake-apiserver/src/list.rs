@@ -117,9 +117,18 @@ pub(crate) fn list(
         && m != "NotOlderThan"
         && m != "Exact"
     {
-        return Err(ApiError::bad_request(format!(
-            "invalid resourceVersionMatch {m:?}: must be NotOlderThan or Exact"
-        )));
+        return Err(ApiError::invalid_options(
+            "resourceVersionMatch",
+            format!(
+                "Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+            ),
+        ));
+    }
+    if opts.send_initial_events.is_some() {
+        return Err(ApiError::invalid_options(
+            "sendInitialEvents",
+            "Forbidden: sendInitialEvents is forbidden for list",
+        ));
     }
     let mut limit = opts.limit;
     let (at, after) = if let Some(token) = &opts.continue_token {
@@ -133,8 +142,9 @@ pub(crate) fn list(
     } else {
         let at = match (rv, rv_match) {
             (None, Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                return Err(ApiError::invalid_options(
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
                 ));
             }
             (None, None) => ReadAt::Latest,

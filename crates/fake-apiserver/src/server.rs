@@ -257,9 +257,28 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Delete => {
             let bytes = read_body(shared, body).await?;
             let pre = delete_preconditions(&bytes)?;
-            Ok(bytes_response(
+            let obj = store.delete(&def, ns, name, &pre)?;
+            if obj.terminating {
+                // Kept until its finalizers are gone: the object, marked for deletion.
+                return Ok(bytes_response(StatusCode::OK, obj.json.clone()));
+            }
+            // Gone at once: the real server answers with a `Status` of success.
+            let mut details = serde_json::json!({ "name": name, "kind": def.plural });
+            if !def.group.is_empty() {
+                details["group"] = Value::from(def.group.clone());
+            }
+            if let Some(uid) = obj.value()["metadata"]["uid"].as_str() {
+                details["uid"] = Value::from(uid);
+            }
+            Ok(json_response(
                 StatusCode::OK,
-                store.delete(&def, ns, name, &pre)?.json.clone(),
+                &serde_json::json!({
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }),
             ))
         }
         Verb::DeleteCollection => {

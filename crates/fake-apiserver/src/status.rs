@@ -83,19 +83,51 @@ impl ApiError {
         .with_details(json!({ "name": name, "group": group, "kind": plural }))
     }
 
-    /// 422 `Invalid` with one cause per offending field.
+    /// 422 `Invalid` with one cause per offending field: `(field, message)`, the message in the
+    /// real validators' form (`Invalid value: ...`, `Required value: ...`, `Forbidden: ...`), from
+    /// which each cause's reason follows.
     pub fn invalid(kind: &str, name: &str, causes: Vec<(String, String)>) -> Self {
+        Self::invalid_in("", kind, name, causes)
+    }
+
+    /// [`invalid`](Self::invalid) for a kind of API group `group` (`ListOptions` of
+    /// `meta.k8s.io`, say): the message names `Kind.group`, and the details carry the group.
+    pub fn invalid_in(group: &str, kind: &str, name: &str, causes: Vec<(String, String)>) -> Self {
         let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
         let causes: Vec<Value> = causes
             .into_iter()
-            .map(|(field, message)| json!({ "reason": "FieldValueInvalid", "field": field, "message": message }))
+            .map(|(field, message)| {
+                json!({ "reason": cause_reason(&message), "field": field, "message": message })
+            })
             .collect();
+        let qualified_kind = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut details = json!({ "name": name, "kind": kind, "causes": causes });
+        if !group.is_empty() {
+            details["group"] = Value::from(group);
+        }
         Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {}", text.join(", ")),
+            format!(
+                "{qualified_kind} \"{name}\" is invalid: {}",
+                text.join(", ")
+            ),
         )
-        .with_details(json!({ "name": name, "kind": kind, "causes": causes }))
+        .with_details(details)
+    }
+
+    /// 422 for a bad list or watch option: `ListOptions.meta.k8s.io "" is invalid: ...`.
+    pub fn invalid_options(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid_in(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            vec![(field.to_owned(), message.into())],
+        )
     }
 
     /// 410 `Expired`: the resourceVersion or continue token is older than the kept history.
@@ -259,6 +291,23 @@ impl IntoResponse for ApiError {
 }
 
 /// `plural.group` as the real server names a resource in messages (`pods`, `deployments.apps`).
+/// The `StatusCause` reason of a validation message, from its prefix.
+fn cause_reason(message: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 7] = [
+        ("Required value", "FieldValueRequired"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map_or("FieldValueInvalid", |(_, reason)| reason)
+}
+
 fn qualified(group: &str, plural: &str) -> String {
     if group.is_empty() {
         plural.to_owned()

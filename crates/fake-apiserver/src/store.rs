@@ -519,6 +519,22 @@ impl Store {
                 "the object has been modified; please apply your changes to the latest version and try again",
             ));
         }
+        if let Some(uid) = new_meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            && Some(uid) != old_value["metadata"]["uid"].as_str()
+        {
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    old_value["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
         let mut result = if status_only {
             let mut r = old_value.clone();
             set_or_remove(&mut r, "status", new.get("status").cloned());

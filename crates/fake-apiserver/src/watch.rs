@@ -325,7 +325,15 @@ impl Watcher {
                         EventKind::Added if now => "ADDED",
                         EventKind::Modified if now && before => "MODIFIED",
                         EventKind::Modified if now => "ADDED",
-                        EventKind::Modified if before => "DELETED",
+                        EventKind::Modified if before => {
+                            // It left the selection: the real server sends the last state that
+                            // matched, stamped with this change's resourceVersion.
+                            if let Some(prev) = &e.prev {
+                                let left = restamp(&prev.json, e.rv);
+                                self.encode(&mut chunk, "DELETED", &left);
+                            }
+                            continue;
+                        }
                         EventKind::Deleted if now => "DELETED",
                         _ => continue,
                     };
@@ -355,6 +363,15 @@ impl Watcher {
             }
         }
     }
+}
+
+/// `object` (encoded) with `metadata.resourceVersion` set to `rv`.
+fn restamp(object: &Bytes, rv: u64) -> Bytes {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(object) else {
+        return object.clone();
+    };
+    value["metadata"]["resourceVersion"] = serde_json::Value::from(rv.to_string());
+    Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
 }
 
 /// Append `{"type":"<kind>","object":<json>}\n`, sharing `object`.

@@ -358,13 +358,18 @@ async fn delete_with_finalizers_and_preconditions() {
     api.create(&PostParams::default(), &pod("g", &[]))
         .await
         .unwrap();
+    // Gone at once: the answer is a Status of success naming it, as the real server's.
     let gone = api
         .delete("g", &DeleteParams::default())
         .await
         .unwrap()
-        .left()
+        .right()
         .unwrap();
-    assert_eq!(gone.metadata.name.as_deref(), Some("g"));
+    assert_eq!(
+        gone.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    assert_eq!(gone.details.unwrap().name, "g");
     assert!(api.get_opt("g").await.unwrap().is_none());
     server.shutdown().await;
 }
@@ -555,8 +560,8 @@ async fn bad_input_is_a_status_4xx_and_leaves_the_store_alone() {
             "/api/v1/namespaces/default/pods?resourceVersionMatch=Exact",
             "",
             Vec::new(),
-            400,
-            "BadRequest",
+            422,
+            "Invalid",
         ),
         (
             Method::PUT,

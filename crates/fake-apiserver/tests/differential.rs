@@ -45,6 +45,8 @@ struct Expect {
     message: Option<&'static str>,
     /// (reason, field) of each cause, when the answer has causes.
     causes: Vec<(&'static str, &'static str)>,
+    /// Top-level string fields the body must have (`status: Success`, say).
+    fields: Vec<(&'static str, &'static str)>,
 }
 
 fn expect(code: u16, reason: &'static str) -> Expect {
@@ -53,6 +55,7 @@ fn expect(code: u16, reason: &'static str) -> Expect {
         reason,
         message: None,
         causes: Vec::new(),
+        fields: Vec::new(),
     }
 }
 
@@ -65,6 +68,16 @@ impl Expect {
     fn cause(mut self, reason: &'static str, field: &'static str) -> Self {
         self.causes.push((reason, field));
         self
+    }
+
+    fn field(mut self, name: &'static str, value: &'static str) -> Self {
+        self.fields.push((name, value));
+        self
+    }
+
+    /// A `Status` of success (`kind: Status`, `status: <status>`).
+    fn status(self, status: &'static str) -> Self {
+        self.field("kind", "Status").field("status", status)
     }
 }
 
@@ -284,6 +297,74 @@ fn cases() -> Vec<Case> {
                 expect(422, "Invalid").cause("FieldValueInvalid", "metadata.annotations"),
             ),
         },
+        Case {
+            name: "delete an object without finalizers",
+            setup: Box::new(with_configmap),
+            call: Box::new(|ns| {
+                call(
+                    Method::DELETE,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    JSON,
+                    Value::Null,
+                )
+            }),
+            outcome: Outcome::Same(expect(200, "").status("Success")),
+        },
+        Case {
+            name: "an update with another object's uid",
+            setup: Box::new(with_configmap),
+            call: Box::new(|ns| {
+                call(
+                    Method::PUT,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    JSON,
+                    json!({"metadata": {"name": "c", "uid": "00000000-0000-0000-0000-000000000000"}}),
+                )
+            }),
+            outcome: Outcome::Same(expect(409, "Conflict")),
+        },
+        Case {
+            name: "sendInitialEvents on a plain list",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| {
+                call(Method::GET, "/api/v1/namespaces/default/configmaps?sendInitialEvents=true", JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid")
+                    .message("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list")
+                    .cause("FieldValueForbidden", "sendInitialEvents"),
+            ),
+        },
+        Case {
+            name: "resourceVersionMatch without a resourceVersion",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| {
+                call(Method::GET, "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact", JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid")
+                    .message("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
+                    .cause("FieldValueForbidden", "resourceVersionMatch"),
+            ),
+        },
+        Case {
+            name: "an unknown resourceVersionMatch",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| {
+                call(Method::GET, "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Foo&resourceVersion=1", JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid")
+                    .message("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Unsupported value: \"Foo\": supported values: \"Exact\", \"NotOlderThan\", \"\"")
+                    .cause("FieldValueNotSupported", "resourceVersionMatch"),
+            ),
+        },
+        Case {
+            name: "the server's version",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| call(Method::GET, "/version", JSON, Value::Null)),
+            outcome: Outcome::Same(expect(200, "").field("minor", "32")),
+        },
     ];
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [
@@ -388,6 +469,11 @@ fn compare(want: &Expect, code: u16, body: &Value) -> Result<(), String> {
         && body["message"] != message
     {
         return Err(format!("message {}, expected {message:?}", body["message"]));
+    }
+    for (name, value) in &want.fields {
+        if body[*name] != *value {
+            return Err(format!("{name} is {}, expected {value:?}", body[*name]));
+        }
     }
     if !want.causes.is_empty() {
         let got: Vec<(String, String)> = body["details"]["causes"]

@@ -325,6 +325,45 @@ async fn selectors_turn_updates_into_added_and_deleted() {
 }
 
 #[tokio::test]
+async fn an_object_leaving_the_selection_is_deleted_in_its_last_matching_state() {
+    // As kube-apiserver v1.32.13 does (checked by hand against it): the DELETED event carries
+    // the labels that matched, and the resourceVersion of the change that made them stop.
+    let server = server().await;
+    let api = pods(&server, "default");
+    api.create(&PostParams::default(), &pod("a", &[("app", "web")]))
+        .await
+        .unwrap();
+    let from = server.resource_version().to_string();
+    let mut stream = api
+        .watch(&no_bookmarks().labels("app=web"), &from)
+        .await
+        .unwrap()
+        .boxed();
+    let patched = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"app": "db"}}})),
+        )
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(LIMIT, stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let WatchEvent::Deleted(left) = event else {
+        panic!("expected DELETED, got {event:?}");
+    };
+    assert_eq!(left.metadata.labels.unwrap()["app"], "web");
+    assert_eq!(
+        left.metadata.resource_version,
+        patched.metadata.resource_version
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn watch_at_a_future_version_is_too_large() {
     let server = server().await;
     let api = pods(&server, "default");

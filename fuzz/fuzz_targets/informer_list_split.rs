@@ -27,14 +27,21 @@ fuzz_target!(|data: &[u8]| {
     if !items.iter().all(Value::is_object) {
         return;
     }
+    // Compared as bytes: the canonical form is what the splitter cut, and serde_json's float
+    // parsing does not always give back the same f64 for a re-serialized float.
     let canonical = serde_json::to_vec(&list).expect("a value serializes");
     let (got, skeleton) = split_list(&canonical, piece, false).expect("a well-formed list splits");
     assert_eq!(got.len(), items.len());
     for (bytes, want) in got.iter().zip(&items) {
-        let item: Value = serde_json::from_slice(bytes).expect("an item is JSON");
-        assert_eq!(&item, want);
+        assert_eq!(
+            bytes,
+            &serde_json::to_vec(want).expect("a value serializes")
+        );
     }
     list["items"] = Value::Array(Vec::new());
-    let skeleton: Value = serde_json::from_slice(&skeleton).expect("the skeleton is JSON");
-    assert_eq!(skeleton, list);
+    assert_eq!(
+        skeleton,
+        serde_json::to_vec(&list).expect("a value serializes"),
+        "the skeleton is the list without its items"
+    );
 });

@@ -82,12 +82,29 @@ pub(crate) fn resources(registry: &Registry, group: &str, version: &str) -> Opti
     }
     let mut resources = Vec::new();
     for def in defs {
+        // Namespaces cannot be deleted as a collection (405), so discovery does not offer it.
+        let verbs: &[&str] = if def.group.is_empty() && def.plural == "namespaces" {
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else {
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        };
         resources.push(json!({
             "name": def.plural,
             "singularName": def.singular,
             "namespaced": def.namespaced(),
             "kind": def.kind,
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            "verbs": verbs,
             "shortNames": def.short_names,
         }));
         if def.status {

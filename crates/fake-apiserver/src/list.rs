@@ -177,7 +177,16 @@ pub(crate) fn list(
         }
     })?;
     let next = page.next.as_ref().map(|k| encode_continue(page.rv, k));
-    Ok(encode_list(def, page.rv, next.as_deref(), &page.items))
+    // As the real server: how many items follow, when that can be known without a selector.
+    let remaining = (next.is_some() && opts.labels.is_empty() && opts.fields.is_empty())
+        .then_some(page.remaining);
+    Ok(encode_list(
+        def,
+        page.rv,
+        next.as_deref(),
+        remaining,
+        &page.items,
+    ))
 }
 
 /// `{"kind":"<Kind>List","apiVersion":..,"metadata":{..},"items":[..]}` from stored bytes.
@@ -185,6 +194,7 @@ pub(crate) fn encode_list(
     def: &ResourceDef,
     rv: u64,
     next: Option<&str>,
+    remaining: Option<usize>,
     items: &[Arc<Obj>],
 ) -> Bytes {
     let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
@@ -193,6 +203,9 @@ pub(crate) fn encode_list(
     let mut meta = head;
     if let Some(next) = next {
         meta["continue"] = serde_json::Value::from(next);
+    }
+    if let Some(remaining) = remaining {
+        meta["remainingItemCount"] = serde_json::Value::from(remaining);
     }
     out.extend_from_slice(b"{\"kind\":");
     out.extend_from_slice(

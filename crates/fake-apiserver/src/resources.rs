@@ -65,6 +65,11 @@ pub struct ResourceDef {
     pub short_names: Vec<String>,
     /// Name validation on create.
     pub name_rule: NameRule,
+    /// Whether objects carry `metadata.generation` (1 on create, bumped when anything outside
+    /// metadata and status changes): true for custom resources and the kinds whose real
+    /// strategy sets it (Deployment here); ConfigMaps, Pods (in v1.32), Secrets, Services,
+    /// Namespaces, Nodes, Events and Leases have none.
+    pub generation: bool,
 }
 
 impl ResourceDef {
@@ -80,6 +85,7 @@ impl ResourceDef {
             status: false,
             short_names: Vec::new(),
             name_rule: NameRule::Subdomain,
+            generation: true,
         }
     }
 
@@ -101,6 +107,13 @@ impl ResourceDef {
     #[must_use]
     pub fn short_names<const N: usize>(mut self, names: [&str; N]) -> Self {
         self.short_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Whether objects carry `metadata.generation` (default: yes, as custom resources do).
+    #[must_use]
+    pub fn with_generation(mut self, generation: bool) -> Self {
+        self.generation = generation;
         self
     }
 
@@ -129,7 +142,7 @@ impl ResourceDef {
     /// namespaces, nodes, events, apps/v1 deployments and coordination.k8s.io/v1 leases (what
     /// leader election writes).
     pub fn builtins() -> Vec<ResourceDef> {
-        vec![
+        let mut defs = vec![
             ResourceDef::new("", "v1", "Pod", "pods")
                 .with_status(true)
                 .short_names(["po"]),
@@ -149,11 +162,18 @@ impl ResourceDef {
                 .with_status(true)
                 .short_names(["no"]),
             ResourceDef::new("", "v1", "Event", "events").short_names(["ev"]),
+            ResourceDef::new("coordination.k8s.io", "v1", "Lease", "leases"),
+        ];
+        // Of the built-ins, only Deployment has a generation (measured on kube-apiserver v1.32).
+        for def in &mut defs {
+            def.generation = false;
+        }
+        defs.push(
             ResourceDef::new("apps", "v1", "Deployment", "deployments")
                 .with_status(true)
                 .short_names(["deploy"]),
-            ResourceDef::new("coordination.k8s.io", "v1", "Lease", "leases"),
-        ]
+        );
+        defs
     }
 }
 

@@ -171,7 +171,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Get => {
             let obj = store.get(&def, ns, name)?;
             if wants_table {
-                let one = list::encode_list(&def, obj.rv, None, &[obj]);
+                let one = list::encode_list(&def, obj.rv, None, None, &[obj]);
                 return Ok(json_response(StatusCode::OK, &table::table(&def, &one)));
             }
             if wants_metadata {
@@ -288,7 +288,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let rv = store.current_rv();
             Ok(bytes_response(
                 StatusCode::OK,
-                list::encode_list(&def, rv, None, &removed),
+                list::encode_list(&def, rv, None, None, &removed),
             ))
         }
     }

@@ -103,6 +103,8 @@ pub(crate) struct Page {
     pub(crate) items: Vec<Arc<Obj>>,
     /// Key of the last item returned when more items follow.
     pub(crate) next: Option<ObjKey>,
+    /// How many items after this page pass the filter (0 when none follow).
+    pub(crate) remaining: usize,
 }
 
 /// Preconditions carried by a delete.
@@ -319,13 +321,16 @@ impl Store {
             }
             true
         };
+        let mut remaining = 0;
         if overlay.is_empty() {
-            for (_, obj) in table
+            let mut objects = table
                 .range((start, std::ops::Bound::Unbounded))
                 .take_while(|(k, _)| in_ns(k))
-            {
+                .map(|(_, obj)| obj);
+            for obj in objects.by_ref() {
                 if !push(obj, &mut items) {
                     next = items.last().map(|o| o.key());
+                    remaining = usize::from(filter(obj)) + objects.filter(|o| filter(o)).count();
                     break;
                 }
             }
@@ -348,14 +353,21 @@ impl Store {
                     None => view.remove(k),
                 };
             }
-            for obj in view.values() {
+            let mut objects = view.values();
+            for obj in objects.by_ref() {
                 if !push(obj, &mut items) {
                     next = items.last().map(|o| o.key());
+                    remaining = usize::from(filter(obj)) + objects.filter(|o| filter(o)).count();
                     break;
                 }
             }
         }
-        Ok(Page { rv, items, next })
+        Ok(Page {
+            rv,
+            items,
+            next,
+            remaining,
+        })
     }
 
     // ===== writes =====
@@ -423,7 +435,11 @@ impl Store {
             "creationTimestamp".into(),
             Value::from(meta::rfc3339(meta::unix_now())),
         );
-        meta.insert("generation".into(), Value::from(1));
+        if def.generation {
+            meta.insert("generation".into(), Value::from(1));
+        } else {
+            meta.remove("generation");
+        }
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         if def.group.is_empty() && def.plural == "namespaces" {
@@ -561,7 +577,7 @@ impl Store {
             }
             new
         };
-        if !status_only && spec_changed(def, &old_value, &result) {
+        if def.generation && !status_only && spec_changed(def, &old_value, &result) {
             let generation = old_value["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             result["metadata"]["generation"] = Value::from(generation);
         }

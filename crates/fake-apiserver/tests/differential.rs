@@ -47,6 +47,8 @@ struct Expect {
     causes: Vec<(&'static str, &'static str)>,
     /// Top-level string fields the body must have (`status: Success`, say).
     fields: Vec<(&'static str, &'static str)>,
+    /// Values at JSON pointers (`Null` for "absent").
+    paths: Vec<(&'static str, Value)>,
 }
 
 fn expect(code: u16, reason: &'static str) -> Expect {
@@ -56,6 +58,7 @@ fn expect(code: u16, reason: &'static str) -> Expect {
         message: None,
         causes: Vec::new(),
         fields: Vec::new(),
+        paths: Vec::new(),
     }
 }
 
@@ -67,6 +70,11 @@ impl Expect {
 
     fn cause(mut self, reason: &'static str, field: &'static str) -> Self {
         self.causes.push((reason, field));
+        self
+    }
+
+    fn path(mut self, pointer: &'static str, value: Value) -> Self {
+        self.paths.push((pointer, value));
         self
     }
 
@@ -365,6 +373,33 @@ fn cases() -> Vec<Case> {
             call: Box::new(|_| call(Method::GET, "/version", JSON, Value::Null)),
             outcome: Outcome::Same(expect(200, "").field("minor", "32")),
         },
+        Case {
+            name: "a page of a list says how many items follow",
+            setup: Box::new(|ns| {
+                let mut calls = vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))];
+                calls.extend((0..3).map(|i| {
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/configmaps"),
+                        JSON,
+                        json!({"metadata": {"name": format!("c{i}")}}),
+                    )
+                }));
+                calls
+            }),
+            call: Box::new(|ns| {
+                call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps?limit=2"), JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(expect(200, "").path("/metadata/remainingItemCount", json!(1))),
+        },
+        Case {
+            name: "a ConfigMap has no generation",
+            setup: Box::new(with_configmap),
+            call: Box::new(|ns| {
+                call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(expect(200, "").path("/metadata/generation", Value::Null)),
+        },
     ];
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [
@@ -469,6 +504,12 @@ fn compare(want: &Expect, code: u16, body: &Value) -> Result<(), String> {
         && body["message"] != message
     {
         return Err(format!("message {}, expected {message:?}", body["message"]));
+    }
+    for (pointer, value) in &want.paths {
+        let got = body.pointer(pointer).unwrap_or(&Value::Null);
+        if got != value {
+            return Err(format!("{pointer} is {got}, expected {value}"));
+        }
     }
     for (name, value) in &want.fields {
         if body[*name] != *value {

@@ -590,11 +590,34 @@ impl Store {
         let deleting = result["metadata"]
             .get("deletionTimestamp")
             .is_some_and(|v| !v.is_null());
+        if deleting {
+            let before = finalizers(&old_value);
+            let added: Vec<&str> = finalizers(&result)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
+            if !added.is_empty() {
+                let listed: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+                return Err(ApiError::invalid(
+                    &def.kind,
+                    name,
+                    vec![(
+                        "metadata.finalizers".into(),
+                        format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                            listed.join(", ")
+                        ),
+                    )],
+                ));
+            }
+        }
         if deleting && finalizers_empty(&result) {
+            // Gone with its last finalizer: as on the real server, the DELETED event carries the
+            // last stored state (finalizers and all) at the deletion's resourceVersion.
             return Ok(self.commit_locked(
                 &mut state,
                 &rkey,
-                result,
+                old_value,
                 Some(old),
                 EventKind::Deleted,
             ));
@@ -845,6 +868,15 @@ fn spec_changed(def: &ResourceDef, old: &Value, new: &Value) -> bool {
         m
     };
     strip(old) != strip(new)
+}
+
+/// The object's finalizers (the strings among them).
+fn finalizers(value: &Value) -> Vec<&str> {
+    value["metadata"]
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 fn finalizers_empty(value: &Value) -> bool {

@@ -400,6 +400,34 @@ fn cases() -> Vec<Case> {
             }),
             outcome: Outcome::Same(expect(200, "").path("/metadata/generation", Value::Null)),
         },
+        Case {
+            name: "a new finalizer on an object being deleted",
+            setup: Box::new(|ns| {
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/configmaps"),
+                        JSON,
+                        json!({"metadata": {"name": "c", "finalizers": ["example.com/a"]}}),
+                    ),
+                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null),
+                ]
+            }),
+            call: Box::new(|ns| {
+                call(
+                    Method::PATCH,
+                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
+                    "application/merge-patch+json",
+                    json!({"metadata": {"finalizers": ["example.com/a", "example.com/b"]}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid")
+                    .message("ConfigMap \"c\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/b\"}")
+                    .cause("FieldValueForbidden", "metadata.finalizers"),
+            ),
+        },
     ];
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [

@@ -364,6 +364,44 @@ async fn an_object_leaving_the_selection_is_deleted_in_its_last_matching_state()
 }
 
 #[tokio::test]
+async fn removing_the_last_finalizer_deletes_with_the_last_stored_state() {
+    // As kube-apiserver v1.32.13 does (checked by hand against it): one DELETED event, whose
+    // object still lists the finalizer, at the resourceVersion of the removal.
+    let server = server().await;
+    let api = pods(&server, "default");
+    let mut held = pod("held", &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+    api.delete("held", &Default::default()).await.unwrap();
+    let from = server.resource_version().to_string();
+    let mut stream = api.watch(&no_bookmarks(), &from).await.unwrap().boxed();
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let event = tokio::time::timeout(LIMIT, stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let WatchEvent::Deleted(gone) = event else {
+        panic!("expected DELETED, got {event:?}");
+    };
+    assert_eq!(
+        gone.metadata.finalizers,
+        Some(vec!["example.com/hold".to_owned()])
+    );
+    assert_eq!(
+        gone.metadata.resource_version,
+        Some(server.resource_version().to_string())
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn watch_at_a_future_version_is_too_large() {
     let server = server().await;
     let api = pods(&server, "default");

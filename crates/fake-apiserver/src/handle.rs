@@ -51,6 +51,7 @@ impl FakeApiServer {
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             slow_watcher_timeout: DEFAULT_SLOW_WATCHER_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            namespace_controller: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             resources: ResourceDef::builtins(),
             namespaces: true,
@@ -86,6 +87,7 @@ pub struct Builder {
     bookmark_interval: Duration,
     slow_watcher_timeout: Duration,
     header_read_timeout: Duration,
+    namespace_controller: bool,
     max_body_bytes: usize,
     resources: Vec<ResourceDef>,
     namespaces: bool,
@@ -142,6 +144,15 @@ impl Builder {
     #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Run the namespace controller (default: no): a deleted namespace is emptied and then
+    /// removed, as in a cluster with kube-controller-manager. Without it a deleted namespace
+    /// stays `Terminating` with its contents, as on a bare kube-apiserver.
+    #[must_use]
+    pub fn namespace_controller(mut self, yes: bool) -> Self {
+        self.namespace_controller = yes;
         self
     }
 
@@ -228,6 +239,12 @@ impl Builder {
         let router = axum::Router::new()
             .fallback(server::handle)
             .with_state(Arc::clone(&shared));
+        if self.namespace_controller {
+            tokio::spawn(namespace_controller(
+                Arc::downgrade(&store),
+                stop_rx.clone(),
+            ));
+        }
         let task = tokio::spawn(serve::serve(
             listener,
             router,
@@ -543,4 +560,26 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+/// The namespace controller's loop: a pass after every change, until the server stops.
+async fn namespace_controller(
+    store: std::sync::Weak<Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(mut changes) = store.upgrade().map(|s| s.subscribe()) else {
+        return;
+    };
+    loop {
+        match store.upgrade() {
+            Some(store) => {
+                store.namespace_controller_pass();
+            }
+            None => return,
+        }
+        tokio::select! {
+            _ = stop.wait_for(|stopping| *stopping) => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+    }
 }

@@ -39,8 +39,10 @@
 //! # What is simplified
 //!
 //! * Strategic merge patch is applied as a JSON merge patch; server-side apply answers 415.
-//! * Deleting a namespace deletes everything in it at once, finalizers included; pods have no
-//!   graceful deletion period.
+//! * Pods have no graceful deletion period.
+//! * A deleted namespace goes `Terminating` and stays, as on a bare kube-apiserver, unless the
+//!   namespace controller runs ([`Builder::namespace_controller`]): then it is emptied and
+//!   removed, as in a cluster.
 //! * `status` in a create body is kept (handy for seeding), unlike the real server for some types.
 //! * `kubectl get` gets a two-column table (name, age) for every resource.
 //! * Metadata-only requests (`as=PartialObjectMetadata[List]`) get the objects' `metadata`

@@ -55,6 +55,8 @@ struct Target {
     namespace: Option<String>,
     name: Option<String>,
     status: bool,
+    /// The namespaces' `finalize` subresource.
+    finalize: bool,
     legacy_watch: bool,
 }
 
@@ -207,6 +209,16 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                 store.create(&def, ns, body)?.json.clone(),
             ))
         }
+        Verb::Update if target.finalize => {
+            let body = read_json(shared, body).await?;
+            Ok(bytes_response(
+                StatusCode::OK,
+                store.finalize_namespace(name, &body)?.json.clone(),
+            ))
+        }
+        _ if target.finalize => Err(ApiError::method_not_allowed(
+            "only PUT on a namespace's finalize subresource",
+        )),
         Verb::Update => {
             let body = read_json(shared, body).await?;
             Ok(bytes_response(
@@ -321,10 +333,12 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         [] => (None, None, &[][..]),
     };
     let def = def.ok_or_else(|| ApiError::no_route(path))?;
-    let (name, status) = match tail {
-        [] => (None, false),
-        [name] => (Some((*name).to_owned()), false),
-        [name, "status"] if def.status => (Some((*name).to_owned()), true),
+    let is_namespaces = def.group.is_empty() && def.plural == "namespaces";
+    let (name, status, finalize) = match tail {
+        [] => (None, false, false),
+        [name] => (Some((*name).to_owned()), false, false),
+        [name, "status"] if def.status => (Some((*name).to_owned()), true, false),
+        [name, "finalize"] if is_namespaces => (Some((*name).to_owned()), false, true),
         _ => return Err(ApiError::no_route(path)),
     };
     Ok(Route::Resource(Target {
@@ -332,6 +346,7 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         namespace,
         name,
         status,
+        finalize,
         legacy_watch,
     }))
 }

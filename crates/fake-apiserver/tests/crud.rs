@@ -5,6 +5,7 @@ mod common;
 
 use axum::http::Method;
 use common::*;
+use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodStatus};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -58,12 +59,85 @@ async fn create_needs_an_existing_namespace() {
         .create(&PostParams::default(), &pod("a", &[]))
         .await
         .unwrap();
-    // deleting the namespace takes its objects with it
+    // Without a namespace controller (a bare kube-apiserver), a deleted namespace stays
+    // Terminating with what it holds.
+    let terminating = ns_api
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .expect("the namespace, marked for deletion");
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    assert_eq!(
+        terminating.spec.and_then(|s| s.finalizers),
+        Some(vec!["kubernetes".to_owned()])
+    );
+    pods(&server, "team").get("a").await.expect("still there");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_namespace_controller_empties_a_deleted_namespace_then_removes_it() {
+    let server = FakeApiServer::builder()
+        .namespace_controller(true)
+        .start()
+        .await
+        .unwrap();
+    let ns_api: Api<Namespace> = Api::all(server.client());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("team".into());
+    ns_api.create(&PostParams::default(), &ns).await.unwrap();
+    let api = pods(&server, "team");
+    api.create(&PostParams::default(), &pod("plain", &[]))
+        .await
+        .unwrap();
+    let mut held = pod("held", &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
     ns_api
         .delete("team", &DeleteParams::default())
         .await
         .unwrap();
-    assert_eq!(status(pods(&server, "team").get("a").await).code, 404);
+    // The plain pod goes; the held one is marked and keeps the namespace.
+    for _ in 0..200 {
+        if api.get_opt("plain").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        api.get_opt("plain").await.unwrap().is_none(),
+        "the plain pod is deleted"
+    );
+    assert!(
+        api.get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    assert!(ns_api.get_opt("team").await.unwrap().is_some());
+    api.patch(
+        "held",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if ns_api.get_opt("team").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        ns_api.get_opt("team").await.unwrap().is_none(),
+        "the namespace is gone"
+    );
     server.shutdown().await;
 }
 

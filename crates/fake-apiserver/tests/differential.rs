@@ -428,6 +428,56 @@ fn cases() -> Vec<Case> {
                     .cause("FieldValueForbidden", "metadata.finalizers"),
             ),
         },
+        Case {
+            name: "delete a namespace",
+            setup: Box::new(with_configmap),
+            call: Box::new(|ns| call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null)),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .field("kind", "Namespace")
+                    .path("/status/phase", json!("Terminating"))
+                    .path("/spec/finalizers", json!(["kubernetes"])),
+            ),
+        },
+        Case {
+            name: "the contents of a terminating namespace stay without a namespace controller",
+            setup: Box::new(|ns| {
+                let mut calls = with_configmap(ns);
+                calls.push(call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null));
+                calls
+            }),
+            call: Box::new(|ns| call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null)),
+            outcome: Outcome::Same(expect(200, "").field("kind", "ConfigMap")),
+        },
+        Case {
+            name: "finalize a terminating namespace",
+            setup: Box::new(|ns| {
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                ]
+            }),
+            call: Box::new(|ns| {
+                let mut body = namespace_body(ns);
+                body["spec"] = json!({"finalizers": []});
+                call(Method::PUT, format!("/api/v1/namespaces/{ns}/finalize"), JSON, body)
+            }),
+            outcome: Outcome::Same(expect(200, "").field("kind", "Namespace")),
+        },
+        Case {
+            name: "a finalized terminating namespace is gone",
+            setup: Box::new(|ns| {
+                let mut body = namespace_body(ns);
+                body["spec"] = json!({"finalizers": []});
+                vec![
+                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                    call(Method::PUT, format!("/api/v1/namespaces/{ns}/finalize"), JSON, body),
+                ]
+            }),
+            call: Box::new(|ns| call(Method::GET, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null)),
+            outcome: Outcome::Same(expect(404, "NotFound")),
+        },
     ];
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [

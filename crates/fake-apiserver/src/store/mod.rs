@@ -21,6 +21,8 @@ use axum::body::Bytes;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
+mod namespaces;
+
 use crate::history::{Event, EventKind, History};
 use crate::limits::check_object;
 use crate::meta::{self, UidGen};
@@ -443,7 +445,7 @@ impl Store {
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         if def.group.is_empty() && def.plural == "namespaces" {
-            body["status"] = serde_json::json!({ "phase": "Active" });
+            namespaces::prepare_create(&mut body);
         }
         let key = (
             if def.namespaced() {
@@ -575,6 +577,9 @@ impl Store {
                     None => meta.remove(field),
                 };
             }
+            if rkey == namespaces_key() {
+                namespaces::keep_spec_finalizers(&old_value, &mut new);
+            }
             new
         };
         if def.generation && !status_only && spec_changed(def, &old_value, &result) {
@@ -611,7 +616,7 @@ impl Store {
                 ));
             }
         }
-        if deleting && finalizers_empty(&result) {
+        if deleting && !blocked(&rkey, &result) {
             // Gone with its last finalizer: as on the real server, the DELETED event carries the
             // last stored state (finalizers and all) at the deletion's resourceVersion.
             return Ok(self.commit_locked(
@@ -686,38 +691,20 @@ impl Store {
         old: Arc<Obj>,
         mut value: Value,
     ) -> Arc<Obj> {
-        if !finalizers_empty(&value) {
-            if value["metadata"]
-                .get("deletionTimestamp")
-                .is_some_and(|v| !v.is_null())
-            {
-                return old;
-            }
-            value["metadata"]["deletionTimestamp"] = Value::from(meta::rfc3339(meta::unix_now()));
+        if !blocked(rkey, &value) {
+            return self.commit_locked(state, rkey, value, Some(old), EventKind::Deleted);
+        }
+        if old.terminating {
+            return old;
+        }
+        value["metadata"]["deletionTimestamp"] = Value::from(meta::rfc3339(meta::unix_now()));
+        if *rkey == namespaces_key() {
+            // A namespace goes Terminating; what is in it is the namespace controller's job.
+            value["status"]["phase"] = Value::from("Terminating");
+        } else {
             value["metadata"]["deletionGracePeriodSeconds"] = Value::from(0);
-            return self.commit_locked(state, rkey, value, Some(old), EventKind::Modified);
         }
-        let is_namespace = *rkey == namespaces_key();
-        let ns_name = old.name.clone();
-        let gone = self.commit_locked(state, rkey, value, Some(old), EventKind::Deleted);
-        if is_namespace {
-            // The namespace controller's job, done at once: everything inside goes too.
-            let victims: Vec<(ResourceKey, Arc<Obj>)> = state
-                .tables
-                .iter()
-                .flat_map(|(k, t)| {
-                    t.items
-                        .range((ns_name.clone(), String::new())..)
-                        .take_while(|(key, _)| key.0 == ns_name)
-                        .map(move |(_, o)| (k.clone(), Arc::clone(o)))
-                })
-                .collect();
-            for (k, obj) in victims {
-                let v = obj.value();
-                self.commit_locked(state, &k, v, Some(obj), EventKind::Deleted);
-            }
-        }
-        gone
+        self.commit_locked(state, rkey, value, Some(old), EventKind::Modified)
     }
 
     /// Delete every object of `def` in `ns` (all for `None`) that passes `filter`.
@@ -879,9 +866,9 @@ fn finalizers(value: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-fn finalizers_empty(value: &Value) -> bool {
-    value["metadata"]
-        .get("finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
+/// Whether something still holds the object back from deletion: its finalizers, and for a
+/// namespace the `spec.finalizers` the namespace controller clears.
+fn blocked(rkey: &ResourceKey, value: &Value) -> bool {
+    !finalizers(value).is_empty()
+        || (*rkey == namespaces_key() && !namespaces::spec_finalizers(value).is_empty())
 }

@@ -79,6 +79,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
 async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
+    if let Some(response) = health(&path, parts.uri.query()) {
+        return Ok(response);
+    }
     let route = route(shared, &path)?;
     let target = match route {
         Route::Version => return Ok(json_response(StatusCode::OK, &discovery::version())),
@@ -304,6 +307,31 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             ))
         }
     }
+}
+
+/// `/healthz`, `/livez` and `/readyz` (and their `/ping` check) answer as kube-apiserver's do:
+/// plain text `ok`, the checks listed with `?verbose`, `404 page not found` for an unknown check.
+fn health(path: &str, query: Option<&str>) -> Option<Response> {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let endpoint = segments.next()?;
+    if !matches!(endpoint, "healthz" | "livez" | "readyz") {
+        return None;
+    }
+    let (code, text) = match (segments.next(), segments.next()) {
+        (None | Some(""), None) if query.is_some_and(|q| q.split('&').any(|p| p == "verbose")) => (
+            StatusCode::OK,
+            format!("[+]ping ok\n{endpoint} check passed\n"),
+        ),
+        (None | Some(""), None) | (Some("ping"), None) => (StatusCode::OK, "ok".to_owned()),
+        _ => (StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
+    };
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Some(response)
 }
 
 fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {

@@ -49,6 +49,8 @@ struct Expect {
     fields: Vec<(&'static str, &'static str)>,
     /// Values at JSON pointers (`Null` for "absent").
     paths: Vec<(&'static str, Value)>,
+    /// A plain-text body, exactly.
+    text: Option<&'static str>,
 }
 
 fn expect(code: u16, reason: &'static str) -> Expect {
@@ -59,6 +61,7 @@ fn expect(code: u16, reason: &'static str) -> Expect {
         causes: Vec::new(),
         fields: Vec::new(),
         paths: Vec::new(),
+        text: None,
     }
 }
 
@@ -70,6 +73,11 @@ impl Expect {
 
     fn cause(mut self, reason: &'static str, field: &'static str) -> Self {
         self.causes.push((reason, field));
+        self
+    }
+
+    fn text(mut self, text: &'static str) -> Self {
+        self.text = Some(text);
         self
     }
 
@@ -478,6 +486,18 @@ fn cases() -> Vec<Case> {
             call: Box::new(|ns| call(Method::GET, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null)),
             outcome: Outcome::Same(expect(404, "NotFound")),
         },
+        Case {
+            name: "readyz",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| call(Method::GET, "/readyz", JSON, Value::Null)),
+            outcome: Outcome::Same(expect(200, "").text("ok")),
+        },
+        Case {
+            name: "an unknown health check",
+            setup: Box::new(|_| Vec::new()),
+            call: Box::new(|_| call(Method::GET, "/livez/nope", JSON, Value::Null)),
+            outcome: Outcome::Same(expect(404, "").text("404 page not found\n")),
+        },
     ];
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [
@@ -511,8 +531,9 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-/// Sends `call` with `{ns}` already in its path; returns the code and the JSON body.
-async fn send(client: &Client, call: &Call) -> (u16, Value) {
+/// Sends `call` with `{ns}` already in its path; returns the code, the JSON body (`Null` when
+/// not JSON) and the body as text.
+async fn send(client: &Client, call: &Call) -> (u16, Value, String) {
     let body = if call.body.is_null() {
         Vec::new()
     } else {
@@ -531,7 +552,11 @@ async fn send(client: &Client, call: &Call) -> (u16, Value) {
         .collect_bytes()
         .await
         .expect("the body");
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 /// Runs every case against `client`, on `side` ("fake" or "real"); returns the mismatches.
@@ -540,20 +565,20 @@ async fn run_cases(client: &Client, side: &str, run_id: &str) -> Vec<String> {
     for (i, case) in cases().into_iter().enumerate() {
         let ns = format!("diff-{run_id}-{i}");
         for setup in (case.setup)(&ns) {
-            let (code, body) = send(client, &setup).await;
+            let (code, body, _) = send(client, &setup).await;
             assert!(
                 code < 300,
                 "{side}: setup of {:?} failed: {code} {body}",
                 case.name
             );
         }
-        let (code, body) = send(client, &(case.call)(&ns)).await;
+        let (code, body, text) = send(client, &(case.call)(&ns)).await;
         let want = match (&case.outcome, side) {
             (Outcome::Same(e), _) => e.clone(),
             (Outcome::Deliberate { fake, .. }, "fake") => fake.clone(),
             (Outcome::Deliberate { real, .. }, _) => real.clone(),
         };
-        if let Err(why) = compare(&want, code, &body) {
+        if let Err(why) = compare(&want, code, &body, &text) {
             failures.push(format!(
                 "{side}: {}: {why}\n  answer: {code} {body}",
                 case.name
@@ -563,9 +588,16 @@ async fn run_cases(client: &Client, side: &str, run_id: &str) -> Vec<String> {
     failures
 }
 
-fn compare(want: &Expect, code: u16, body: &Value) -> Result<(), String> {
+fn compare(want: &Expect, code: u16, body: &Value, text: &str) -> Result<(), String> {
     if code != want.code {
         return Err(format!("code {code}, expected {}", want.code));
+    }
+    if let Some(expected) = want.text {
+        return if text == expected {
+            Ok(())
+        } else {
+            Err(format!("body {text:?}, expected {expected:?}"))
+        };
     }
     if want.code >= 400 {
         if body["kind"] != "Status" || body["code"] != want.code {

@@ -107,6 +107,17 @@ pub(crate) fn resources(registry: &Registry, group: &str, version: &str) -> Opti
             "verbs": verbs,
             "shortNames": def.short_names,
         }));
+        if crate::scale::has_scale(def) {
+            resources.push(json!({
+                "name": format!("{}/scale", def.plural),
+                "singularName": "",
+                "namespaced": def.namespaced(),
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if def.status {
             resources.push(json!({
                 "name": format!("{}/status", def.plural),

@@ -69,6 +69,7 @@ mod meta;
 mod partial;
 mod patch;
 mod resources;
+mod scale;
 mod selector;
 mod serve;
 mod server;

@@ -26,7 +26,7 @@ use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{discovery, partial, patch, table, watch};
+use crate::{discovery, partial, patch, scale, table, watch};
 
 /// State shared by every request.
 ///
@@ -57,6 +57,8 @@ struct Target {
     status: bool,
     /// The namespaces' `finalize` subresource.
     finalize: bool,
+    /// The `scale` subresource.
+    scale: bool,
     legacy_watch: bool,
 }
 
@@ -160,6 +162,30 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     let wants_metadata = partial::wanted(accept);
     let store = &shared.store;
     match verb {
+        Verb::Get if target.scale => Ok(json_response(
+            StatusCode::OK,
+            &scale::get(store, &def, ns, name)?,
+        )),
+        Verb::Update if target.scale => {
+            let body = read_json(shared, body).await?;
+            let replace: Patcher = Box::new(move |_| Ok(body));
+            Ok(json_response(
+                StatusCode::OK,
+                &scale::update(store, &def, ns, name, replace)?,
+            ))
+        }
+        Verb::Patch if target.scale => {
+            let kind = content_type(&parts.headers);
+            let body = read_json(shared, body).await?;
+            let apply = patcher(&kind, body, shared.max_body_bytes)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &scale::update(store, &def, ns, name, apply)?,
+            ))
+        }
+        _ if target.scale => Err(ApiError::method_not_allowed(
+            "only GET, PUT and PATCH on a scale subresource",
+        )),
         Verb::Watch => watch::watch(shared, def, target.namespace, opts, wants_metadata),
         Verb::List if wants_table => {
             let page = list::list(store, &def, ns_path, &opts)?;
@@ -235,32 +261,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Patch => {
             let kind = content_type(&parts.headers);
             let body = read_json(shared, body).await?;
-            let apply: Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send> =
-                match kind.as_str() {
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                        Box::new(move |mut old| {
-                            patch::merge_patch(&mut old, &body);
-                            Ok(old)
-                        })
-                    }
-                    "application/json-patch+json" => {
-                        let budget = shared.max_body_bytes;
-                        Box::new(move |mut old| {
-                            patch::json_patch(&mut old, &body, budget).map_err(|e| match e {
-                                patch::JsonPatchError::TooManyOperations(_) => ApiError::new(
-                                    413,
-                                    "RequestEntityTooLarge",
-                                    format!("Request entity too large: {e}"),
-                                ),
-                                patch::JsonPatchError::Invalid(_) => {
-                                    ApiError::new(422, "Invalid", e.to_string())
-                                }
-                            })?;
-                            Ok(old)
-                        })
-                    }
-                    other => return Err(ApiError::unsupported_media_type(other)),
-                };
+            let apply = patcher(&kind, body, shared.max_body_bytes)?;
             Ok(bytes_response(
                 StatusCode::OK,
                 store
@@ -334,6 +335,33 @@ fn health(path: &str, query: Option<&str>) -> Option<Response> {
     Some(response)
 }
 
+/// A change that applies a patch of content type `kind` to an object.
+pub(crate) type Patcher = Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send>;
+
+/// The change a PATCH body of content type `kind` makes: 415 for a type not served.
+pub(crate) fn patcher(kind: &str, body: Value, copy_budget: usize) -> Result<Patcher, ApiError> {
+    match kind {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            Ok(Box::new(move |mut old| {
+                patch::merge_patch(&mut old, &body);
+                Ok(old)
+            }))
+        }
+        "application/json-patch+json" => Ok(Box::new(move |mut old| {
+            patch::json_patch(&mut old, &body, copy_budget).map_err(|e| match e {
+                patch::JsonPatchError::TooManyOperations(_) => ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request entity too large: {e}"),
+                ),
+                patch::JsonPatchError::Invalid(_) => ApiError::new(422, "Invalid", e.to_string()),
+            })?;
+            Ok(old)
+        })),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
 fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let (group, version, rest) = match segs.as_slice() {
@@ -362,19 +390,26 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
     };
     let def = def.ok_or_else(|| ApiError::no_route(path))?;
     let is_namespaces = def.group.is_empty() && def.plural == "namespaces";
-    let (name, status, finalize) = match tail {
-        [] => (None, false, false),
-        [name] => (Some((*name).to_owned()), false, false),
-        [name, "status"] if def.status => (Some((*name).to_owned()), true, false),
-        [name, "finalize"] if is_namespaces => (Some((*name).to_owned()), false, true),
+    let (name, subresource) = match tail {
+        [] => (None, ""),
+        [name] => (Some((*name).to_owned()), ""),
+        [name, "status"] if def.status => (Some((*name).to_owned()), "status"),
+        [name, "finalize"] if is_namespaces => (Some((*name).to_owned()), "finalize"),
+        [name, "scale"] if scale::has_scale(&def) => (Some((*name).to_owned()), "scale"),
         _ => return Err(ApiError::no_route(path)),
     };
+    let (status, finalize, scale) = (
+        subresource == "status",
+        subresource == "finalize",
+        subresource == "scale",
+    );
     Ok(Route::Resource(Target {
         def,
         namespace,
         name,
         status,
         finalize,
+        scale,
         legacy_watch,
     }))
 }

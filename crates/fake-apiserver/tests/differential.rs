@@ -133,6 +133,28 @@ fn with_configmap(ns: &str) -> Vec<Call> {
     ]
 }
 
+/// A namespace with Deployment `d` (selector `a=b`, no replicas set) in it.
+fn with_deployment(ns: &str) -> Vec<Call> {
+    vec![
+        call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+        call(
+            Method::POST,
+            format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            JSON,
+            json!({
+                "metadata": {"name": "d"},
+                "spec": {
+                    "selector": {"matchLabels": {"a": "b"}},
+                    "template": {
+                        "metadata": {"labels": {"a": "b"}},
+                        "spec": {"containers": [{"name": "c", "image": "example/app:1"}]},
+                    },
+                },
+            }),
+        ),
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = vec![
         Case {
@@ -497,6 +519,59 @@ fn cases() -> Vec<Case> {
             setup: Box::new(|_| Vec::new()),
             call: Box::new(|_| call(Method::GET, "/livez/nope", JSON, Value::Null)),
             outcome: Outcome::Same(expect(404, "").text("404 page not found\n")),
+        },
+        Case {
+            name: "scale a deployment",
+            setup: Box::new(with_deployment),
+            call: Box::new(|ns| {
+                call(
+                    Method::PATCH,
+                    format!("/apis/apps/v1/namespaces/{ns}/deployments/d/scale"),
+                    "application/merge-patch+json",
+                    json!({"spec": {"replicas": 3}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .field("kind", "Scale")
+                    .field("apiVersion", "autoscaling/v1")
+                    .path("/spec/replicas", json!(3))
+                    .path("/status/selector", json!("a=b")),
+            ),
+        },
+        Case {
+            name: "the scale of a deployment without replicas",
+            setup: Box::new(with_deployment),
+            call: Box::new(|ns| {
+                call(Method::GET, format!("/apis/apps/v1/namespaces/{ns}/deployments/d/scale"), JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(expect(200, "").path("/spec/replicas", json!(1))),
+        },
+        Case {
+            name: "a negative scale",
+            setup: Box::new(with_deployment),
+            call: Box::new(|ns| {
+                call(
+                    Method::PUT,
+                    format!("/apis/apps/v1/namespaces/{ns}/deployments/d/scale"),
+                    JSON,
+                    json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "d", "namespace": ns}, "spec": {"replicas": -1}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(422, "Invalid")
+                    .message("Scale.autoscaling \"d\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+            ),
+        },
+        Case {
+            name: "the scale of a missing deployment",
+            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            call: Box::new(|ns| {
+                call(Method::GET, format!("/apis/apps/v1/namespaces/{ns}/deployments/nope/scale"), JSON, Value::Null)
+            }),
+            outcome: Outcome::Same(
+                expect(404, "NotFound").message("deployments/scale.apps \"nope\" not found"),
+            ),
         },
     ];
     // The namespaces the real server keeps whatever happens.

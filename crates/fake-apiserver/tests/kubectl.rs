@@ -1,4 +1,5 @@
-//! `kubectl` against the server: discovery, table printing, create, get as JSON, delete.
+//! `kubectl` against the server: discovery, table printing, create, get as JSON, delete, scale,
+//! the health endpoints and the version.
 //! Skipped, loudly, where `kubectl` is not installed.
 // issue 6 point 5 (kubectl smoke test).
 
@@ -122,6 +123,52 @@ async fn kubectl_smoke() {
         !ok && out.contains("NotFound") || out.contains("not found"),
         "{out}"
     );
+    // A Deployment scaled through its scale subresource, and the health endpoints.
+    let deployment = dir.join("deploy.json");
+    std::fs::write(
+        &deployment,
+        r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"example/app:1"}]}}}}"#,
+    )
+    .unwrap();
+    let (ok, out) = run(vec![
+        "create".into(),
+        "--validate=false".into(),
+        "-n".into(),
+        "smoke".into(),
+        "-f".into(),
+        deployment.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    let (ok, out) = run(s(&[
+        "scale",
+        "deployment",
+        "web",
+        "-n",
+        "smoke",
+        "--replicas=4",
+    ]))
+    .await
+    .unwrap();
+    assert!(ok && out.contains("scaled"), "{out}");
+    let (ok, out) = run(s(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "smoke",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]))
+    .await
+    .unwrap();
+    assert!(ok && out.trim() == "4", "{out}");
+    let (ok, out) = run(s(&["get", "--raw", "/readyz"])).await.unwrap();
+    assert!(ok && out.trim() == "ok", "{out}");
+    // The server says v1.32, the version its answers are compared against.
+    let (ok, out) = run(s(&["version"])).await.unwrap();
+    assert!(ok && out.contains("Server Version: v1.32."), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown().await;
 }

@@ -541,17 +541,8 @@ impl Store {
             .get("uid")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            && Some(uid) != old_value["metadata"]["uid"].as_str()
         {
-            return Err(ApiError::conflict(
-                &def.group,
-                &def.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    old_value["metadata"]["uid"].as_str().unwrap_or_default()
-                ),
-            ));
+            check_uid(def, name, uid, &old_value)?;
         }
         let mut result = if status_only {
             let mut r = old_value.clone();
@@ -655,18 +646,8 @@ impl Store {
             .cloned()
             .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
         let value = old.value();
-        if let Some(uid) = &pre.uid
-            && value["metadata"]["uid"].as_str() != Some(uid.as_str())
-        {
-            return Err(ApiError::conflict(
-                &def.group,
-                &def.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    value["metadata"]["uid"].as_str().unwrap_or_default()
-                ),
-            ));
+        if let Some(uid) = &pre.uid {
+            check_uid(def, name, uid, &value)?;
         }
         if let Some(rv) = &pre.resource_version
             && *rv != old.rv.to_string()
@@ -864,6 +845,20 @@ fn finalizers(value: &Value) -> Vec<&str> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
+}
+
+/// A UID precondition: `uid` must be the stored object's (409 otherwise).
+fn check_uid(def: &ResourceDef, name: &str, uid: &str, stored: &Value) -> Result<(), ApiError> {
+    let actual = stored["metadata"]["uid"].as_str().unwrap_or_default();
+    if uid == actual {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        &def.group,
+        &def.plural,
+        name,
+        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+    ))
 }
 
 /// Whether something still holds the object back from deletion: its finalizers, and for a

@@ -19,8 +19,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use parking_lot::Mutex;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+mod checks;
+mod list;
 mod namespaces;
 
 use crate::history::{Event, EventKind, History};
@@ -29,6 +31,9 @@ use crate::meta::{self, UidGen};
 use crate::resources::{ResourceDef, ResourceKey};
 use crate::status::ApiError;
 use crate::validation::validate_metadata;
+use checks::{
+    blocked, check_type, check_uid, finalizers, metadata_mut, set_or_remove, spec_changed,
+};
 
 /// Key of an object inside its resource's table: (namespace, name); namespace `""` when
 /// cluster-scoped. Ordered, so lists and continue tokens follow this order.
@@ -260,116 +265,6 @@ impl Store {
             .and_then(|t| t.items.get(&(ns.to_owned(), name.to_owned())))
             .cloned()
             .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))
-    }
-
-    /// List `def` objects in namespace `ns` (all namespaces for `None`) that pass `filter`, in key
-    /// order, starting after `after`, at most `limit` (0: no limit).
-    pub(crate) fn list(
-        &self,
-        def: &ResourceDef,
-        ns: Option<&str>,
-        at: ReadAt,
-        after: Option<&ObjKey>,
-        limit: usize,
-        filter: &dyn Fn(&Obj) -> bool,
-    ) -> Result<Page, ApiError> {
-        let state = self.state.lock();
-        let current = state.rv;
-        let rv = match at {
-            ReadAt::Latest => current,
-            ReadAt::NotOlderThan(n) | ReadAt::Exact(n) if n > current => {
-                return Err(ApiError::too_large_rv(n, current));
-            }
-            ReadAt::NotOlderThan(_) => current,
-            ReadAt::Exact(n) if n < state.history.floor() => {
-                return Err(ApiError::expired(format!(
-                    "too old resource version: {n} ({}): the state at that version is no longer kept",
-                    state.history.floor()
-                )));
-            }
-            ReadAt::Exact(n) => n,
-        };
-        let key = ResourceKey::of(def);
-        let empty = BTreeMap::new();
-        let table = state.tables.get(&key).map_or(&empty, |t| &t.items);
-        // Keys whose state at `rv` differs from now: the `prev` of the first later event.
-        let mut overlay: HashMap<ObjKey, Option<Arc<Obj>>> = HashMap::new();
-        if rv < current {
-            let mut events = Vec::new();
-            let _ = state.history.after(rv, usize::MAX, &mut events);
-            for e in events.iter().filter(|e| *e.resource == key) {
-                if ns.is_none_or(|ns| e.object.namespace == ns) {
-                    overlay
-                        .entry(e.object.key())
-                        .or_insert_with(|| e.prev.clone());
-                }
-            }
-        }
-        let start = match (after, ns) {
-            (Some(k), _) => std::ops::Bound::Excluded(k.clone()),
-            (None, Some(ns)) => std::ops::Bound::Included((ns.to_owned(), String::new())),
-            (None, None) => std::ops::Bound::Unbounded,
-        };
-        let in_ns = |k: &ObjKey| ns.is_none_or(|ns| k.0 == ns);
-        let mut items = Vec::new();
-        let mut next = None;
-        let wanted = if limit == 0 { usize::MAX } else { limit };
-        let push = |obj: &Arc<Obj>, items: &mut Vec<Arc<Obj>>| -> bool {
-            if items.len() == wanted {
-                return false;
-            }
-            if filter(obj) {
-                items.push(Arc::clone(obj));
-            }
-            true
-        };
-        let mut remaining = 0;
-        if overlay.is_empty() {
-            let mut objects = table
-                .range((start, std::ops::Bound::Unbounded))
-                .take_while(|(k, _)| in_ns(k))
-                .map(|(_, obj)| obj);
-            for obj in objects.by_ref() {
-                if !push(obj, &mut items) {
-                    next = items.last().map(|o| o.key());
-                    remaining = usize::from(filter(obj)) + objects.filter(|o| filter(o)).count();
-                    break;
-                }
-            }
-        } else {
-            let mut view: BTreeMap<&ObjKey, &Arc<Obj>> = table
-                .range((start.clone(), std::ops::Bound::Unbounded))
-                .take_while(|(k, _)| in_ns(k))
-                .collect();
-            for (k, prev) in &overlay {
-                let after_start = match &start {
-                    std::ops::Bound::Excluded(s) => k > s,
-                    std::ops::Bound::Included(s) => k >= s,
-                    std::ops::Bound::Unbounded => true,
-                };
-                if !after_start {
-                    continue;
-                }
-                match prev {
-                    Some(obj) => view.insert(k, obj),
-                    None => view.remove(k),
-                };
-            }
-            let mut objects = view.values();
-            for obj in objects.by_ref() {
-                if !push(obj, &mut items) {
-                    next = items.last().map(|o| o.key());
-                    remaining = usize::from(filter(obj)) + objects.filter(|o| filter(o)).count();
-                    break;
-                }
-            }
-        }
-        Ok(Page {
-            rv,
-            items,
-            next,
-            remaining,
-        })
     }
 
     // ===== writes =====
@@ -750,120 +645,4 @@ fn table_mut<'a>(state: &'a mut State, key: &ResourceKey) -> &'a mut Table {
         key: Arc::new(key.clone()),
         items: BTreeMap::new(),
     })
-}
-
-/// Check (or fill in) `kind` and `apiVersion` against the resource.
-fn check_type(def: &ResourceDef, body: &mut Value) -> Result<(), ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    };
-    let api_version = def.api_version();
-    match map.get("apiVersion") {
-        None | Some(Value::Null) => {
-            map.insert("apiVersion".into(), Value::from(api_version));
-        }
-        Some(Value::String(v)) if *v == api_version => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({}) does not match the expected API version ({api_version})",
-                other.as_str().unwrap_or("not a string")
-            )));
-        }
-    }
-    match map.get("kind") {
-        None | Some(Value::Null) => {
-            map.insert("kind".into(), Value::from(def.kind.clone()));
-        }
-        Some(Value::String(k)) if *k == def.kind => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({}) does not match the expected kind ({})",
-                other.as_str().unwrap_or("not a string"),
-                def.kind
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn metadata_mut(body: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    };
-    let meta = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if meta.is_null() {
-        *meta = Value::Object(Map::new());
-    }
-    let Value::Object(meta) = meta else {
-        return Err(ApiError::bad_request("metadata must be a JSON object"));
-    };
-    if let Some(labels) = meta.get("labels")
-        && !labels.is_null()
-        && !labels
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string))
-    {
-        return Err(ApiError::bad_request(
-            "metadata.labels must be an object of strings",
-        ));
-    }
-    Ok(meta)
-}
-
-fn set_or_remove(target: &mut Value, field: &str, value: Option<Value>) {
-    if let Value::Object(map) = target {
-        match value {
-            Some(v) => map.insert(field.into(), v),
-            None => map.remove(field),
-        };
-    }
-}
-
-/// Whether anything outside `metadata` (and `status` when it is a subresource) changed.
-fn spec_changed(def: &ResourceDef, old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Map<String, Value> {
-        let mut m = v.as_object().cloned().unwrap_or_default();
-        m.remove("metadata");
-        if def.status {
-            m.remove("status");
-        }
-        m
-    };
-    strip(old) != strip(new)
-}
-
-/// The object's finalizers (the strings among them).
-fn finalizers(value: &Value) -> Vec<&str> {
-    value["metadata"]
-        .get("finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-/// A UID precondition: `uid` must be the stored object's (409 otherwise).
-fn check_uid(def: &ResourceDef, name: &str, uid: &str, stored: &Value) -> Result<(), ApiError> {
-    let actual = stored["metadata"]["uid"].as_str().unwrap_or_default();
-    if uid == actual {
-        return Ok(());
-    }
-    Err(ApiError::conflict(
-        &def.group,
-        &def.plural,
-        name,
-        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
-    ))
-}
-
-/// Whether something still holds the object back from deletion: its finalizers, and for a
-/// namespace the `spec.finalizers` the namespace controller clears.
-fn blocked(rkey: &ResourceKey, value: &Value) -> bool {
-    !finalizers(value).is_empty()
-        || (*rkey == namespaces_key() && !namespaces::spec_finalizers(value).is_empty())
 }

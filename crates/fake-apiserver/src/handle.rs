@@ -19,8 +19,8 @@ use crate::store::Store;
 
 /// Events kept for watches by default: a watch may start up to this many writes in the past.
 pub const DEFAULT_HISTORY: usize = 100_000;
-/// Bytes of objects the kept events may hold by default (each event counts its object and the
-/// state before it): past this, the oldest events go first, whatever their number.
+/// Bytes of objects the kept events may hold by default (each event counts the object it
+/// carries): past this, the oldest events go first, whatever their number.
 pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
 /// Bookmark period by default: short, so tests see bookmarks quickly (a real server sends one
 /// about every minute).

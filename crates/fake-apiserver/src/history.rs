@@ -2,7 +2,8 @@
 //!
 //! Every write appends one [`Event`] with the resourceVersion it created. The window keeps the
 //! newest `capacity` events, and fewer when they hold more than `max_bytes` of objects (an event
-//! counts its object and the previous state it keeps alive); a watch (or an exact read) from a
+//! counts its object; the previous state it keeps is another kept event's object, but for the
+//! oldest event of each object); a watch (or an exact read) from a
 //! resourceVersion older than the window's `floor` cannot be served and gets `410 Expired`,
 //! exactly as a real server does once etcd compacted the revision. The newest event is always
 //! kept, however large.
@@ -36,9 +37,11 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    /// The bytes this event keeps alive: its object, and the state before it.
+    /// The bytes this event counts: its object. The state before it is, in all but the oldest
+    /// event of each object, the object of an earlier kept event (one shared allocation), or the
+    /// stored object: counting it too would count most bodies twice.
     fn bytes(&self) -> usize {
-        self.object.json.len() + self.prev.as_ref().map_or(0, |p| p.json.len())
+        self.object.json.len()
     }
 }
 

@@ -47,6 +47,13 @@ struct Load {
     slow_stall: Duration,
 }
 
+/// How a watcher reads: a slow one stalls once, then pauses after each event.
+#[derive(Clone, Copy)]
+struct Pace {
+    pause: Duration,
+    stall: Duration,
+}
+
 /// What one watcher saw.
 struct Seen {
     events: u64,
@@ -89,10 +96,10 @@ async fn watch(
     final_rv: Arc<AtomicU64>,
     writing: Arc<AtomicBool>,
     start: Instant,
-    pause: Duration,
-    stall: Duration,
+    pace: Pace,
     deadline: Instant,
 ) -> Seen {
+    let Pace { pause, stall } = pace;
     let mut seen = Seen {
         events: 0,
         reconnects: 0,
@@ -203,10 +210,16 @@ async fn measure(load: &Load) -> String {
     let deadline = Instant::now() + load.run_for + Duration::from_secs(60);
     let watchers: Vec<_> = (0..load.fast_watchers + load.slow_watchers)
         .map(|i| {
-            let (pause, stall) = if i < load.fast_watchers {
-                (Duration::ZERO, Duration::ZERO)
+            let pace = if i < load.fast_watchers {
+                Pace {
+                    pause: Duration::ZERO,
+                    stall: Duration::ZERO,
+                }
             } else {
-                (load.slow_pause, load.slow_stall)
+                Pace {
+                    pause: load.slow_pause,
+                    stall: load.slow_stall,
+                }
             };
             tokio::spawn(watch(
                 api.clone(),
@@ -214,8 +227,7 @@ async fn measure(load: &Load) -> String {
                 Arc::clone(&final_rv),
                 Arc::clone(&writing),
                 start,
-                pause,
-                stall,
+                pace,
                 deadline,
             ))
         })

@@ -116,6 +116,23 @@ struct Case {
 
 const JSON: &str = "application/json";
 
+/// No setup.
+fn none() -> Script<Vec<Call>> {
+    Box::new(|_| Vec::new())
+}
+
+fn get(path: impl Into<String>) -> Call {
+    call(Method::GET, path, JSON, Value::Null)
+}
+
+fn delete(path: impl Into<String>) -> Call {
+    call(Method::DELETE, path, JSON, Value::Null)
+}
+
+fn create_namespace(ns: &str) -> Call {
+    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))
+}
+
 fn namespace_body(ns: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 }
@@ -123,7 +140,7 @@ fn namespace_body(ns: &str) -> Value {
 /// A namespace with ConfigMap `c` in it.
 fn with_configmap(ns: &str) -> Vec<Call> {
     vec![
-        call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+        create_namespace(ns),
         call(
             Method::POST,
             format!("/api/v1/namespaces/{ns}/configmaps"),
@@ -136,7 +153,7 @@ fn with_configmap(ns: &str) -> Vec<Call> {
 /// A namespace with Deployment `d` (selector `a=b`, no replicas set) in it.
 fn with_deployment(ns: &str) -> Vec<Call> {
     vec![
-        call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+        create_namespace(ns),
         call(
             Method::POST,
             format!("/apis/apps/v1/namespaces/{ns}/deployments"),
@@ -159,8 +176,8 @@ fn cases() -> Vec<Case> {
     let mut cases = vec![
         Case {
             name: "delete the namespace collection",
-            setup: Box::new(|_| Vec::new()),
-            call: Box::new(|_| call(Method::DELETE, "/api/v1/namespaces", JSON, Value::Null)),
+            setup: none(),
+            call: Box::new(|_| delete("/api/v1/namespaces")),
             outcome: Outcome::Same(expect(405, "MethodNotAllowed")),
         },
         Case {
@@ -170,7 +187,7 @@ fn cases() -> Vec<Case> {
                 body["metadata"]["finalizers"] = json!(["example.com/hold"]);
                 vec![
                     call(Method::POST, "/api/v1/namespaces", JSON, body),
-                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                    delete(format!("/api/v1/namespaces/{ns}")),
                 ]
             }),
             call: Box::new(|ns| {
@@ -187,7 +204,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an invalid label key",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -200,7 +217,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an invalid label value",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -213,7 +230,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a number as an annotation value",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -226,7 +243,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a text/plain create",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -309,7 +326,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a string as the finalizer list",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -322,7 +339,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an annotation key with two slashes",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
                 call(
                     Method::POST,
@@ -339,12 +356,7 @@ fn cases() -> Vec<Case> {
             name: "delete an object without finalizers",
             setup: Box::new(with_configmap),
             call: Box::new(|ns| {
-                call(
-                    Method::DELETE,
-                    format!("/api/v1/namespaces/{ns}/configmaps/c"),
-                    JSON,
-                    Value::Null,
-                )
+                delete(format!("/api/v1/namespaces/{ns}/configmaps/c"))
             }),
             outcome: Outcome::Same(expect(200, "").status("Success")),
         },
@@ -363,9 +375,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "sendInitialEvents on a plain list",
-            setup: Box::new(|_| Vec::new()),
+            setup: none(),
             call: Box::new(|_| {
-                call(Method::GET, "/api/v1/namespaces/default/configmaps?sendInitialEvents=true", JSON, Value::Null)
+                get("/api/v1/namespaces/default/configmaps?sendInitialEvents=true")
             }),
             outcome: Outcome::Same(
                 expect(422, "Invalid")
@@ -375,9 +387,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "resourceVersionMatch without a resourceVersion",
-            setup: Box::new(|_| Vec::new()),
+            setup: none(),
             call: Box::new(|_| {
-                call(Method::GET, "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact", JSON, Value::Null)
+                get("/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact")
             }),
             outcome: Outcome::Same(
                 expect(422, "Invalid")
@@ -387,9 +399,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an unknown resourceVersionMatch",
-            setup: Box::new(|_| Vec::new()),
+            setup: none(),
             call: Box::new(|_| {
-                call(Method::GET, "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Foo&resourceVersion=1", JSON, Value::Null)
+                get("/api/v1/namespaces/default/configmaps?resourceVersionMatch=Foo&resourceVersion=1")
             }),
             outcome: Outcome::Same(
                 expect(422, "Invalid")
@@ -399,14 +411,14 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "the server's version",
-            setup: Box::new(|_| Vec::new()),
-            call: Box::new(|_| call(Method::GET, "/version", JSON, Value::Null)),
+            setup: none(),
+            call: Box::new(|_| get("/version")),
             outcome: Outcome::Same(expect(200, "").field("minor", "32")),
         },
         Case {
             name: "a page of a list says how many items follow",
             setup: Box::new(|ns| {
-                let mut calls = vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))];
+                let mut calls = vec![create_namespace(ns)];
                 calls.extend((0..3).map(|i| {
                     call(
                         Method::POST,
@@ -418,7 +430,7 @@ fn cases() -> Vec<Case> {
                 calls
             }),
             call: Box::new(|ns| {
-                call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps?limit=2"), JSON, Value::Null)
+                get(format!("/api/v1/namespaces/{ns}/configmaps?limit=2"))
             }),
             outcome: Outcome::Same(expect(200, "").path("/metadata/remainingItemCount", json!(1))),
         },
@@ -426,7 +438,7 @@ fn cases() -> Vec<Case> {
             name: "a ConfigMap has no generation",
             setup: Box::new(with_configmap),
             call: Box::new(|ns| {
-                call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null)
+                get(format!("/api/v1/namespaces/{ns}/configmaps/c"))
             }),
             outcome: Outcome::Same(expect(200, "").path("/metadata/generation", Value::Null)),
         },
@@ -434,14 +446,14 @@ fn cases() -> Vec<Case> {
             name: "a new finalizer on an object being deleted",
             setup: Box::new(|ns| {
                 vec![
-                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
+                    create_namespace(ns),
                     call(
                         Method::POST,
                         format!("/api/v1/namespaces/{ns}/configmaps"),
                         JSON,
                         json!({"metadata": {"name": "c", "finalizers": ["example.com/a"]}}),
                     ),
-                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null),
+                    delete(format!("/api/v1/namespaces/{ns}/configmaps/c")),
                 ]
             }),
             call: Box::new(|ns| {
@@ -461,7 +473,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "delete a namespace",
             setup: Box::new(with_configmap),
-            call: Box::new(|ns| call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null)),
+            call: Box::new(|ns| delete(format!("/api/v1/namespaces/{ns}"))),
             outcome: Outcome::Same(
                 expect(200, "")
                     .field("kind", "Namespace")
@@ -473,18 +485,18 @@ fn cases() -> Vec<Case> {
             name: "the contents of a terminating namespace stay without a namespace controller",
             setup: Box::new(|ns| {
                 let mut calls = with_configmap(ns);
-                calls.push(call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null));
+                calls.push(delete(format!("/api/v1/namespaces/{ns}")));
                 calls
             }),
-            call: Box::new(|ns| call(Method::GET, format!("/api/v1/namespaces/{ns}/configmaps/c"), JSON, Value::Null)),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps/c"))),
             outcome: Outcome::Same(expect(200, "").field("kind", "ConfigMap")),
         },
         Case {
             name: "finalize a terminating namespace",
             setup: Box::new(|ns| {
                 vec![
-                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
-                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                    create_namespace(ns),
+                    delete(format!("/api/v1/namespaces/{ns}")),
                 ]
             }),
             call: Box::new(|ns| {
@@ -500,24 +512,24 @@ fn cases() -> Vec<Case> {
                 let mut body = namespace_body(ns);
                 body["spec"] = json!({"finalizers": []});
                 vec![
-                    call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns)),
-                    call(Method::DELETE, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null),
+                    create_namespace(ns),
+                    delete(format!("/api/v1/namespaces/{ns}")),
                     call(Method::PUT, format!("/api/v1/namespaces/{ns}/finalize"), JSON, body),
                 ]
             }),
-            call: Box::new(|ns| call(Method::GET, format!("/api/v1/namespaces/{ns}"), JSON, Value::Null)),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}"))),
             outcome: Outcome::Same(expect(404, "NotFound")),
         },
         Case {
             name: "readyz",
-            setup: Box::new(|_| Vec::new()),
-            call: Box::new(|_| call(Method::GET, "/readyz", JSON, Value::Null)),
+            setup: none(),
+            call: Box::new(|_| get("/readyz")),
             outcome: Outcome::Same(expect(200, "").text("ok")),
         },
         Case {
             name: "an unknown health check",
-            setup: Box::new(|_| Vec::new()),
-            call: Box::new(|_| call(Method::GET, "/livez/nope", JSON, Value::Null)),
+            setup: none(),
+            call: Box::new(|_| get("/livez/nope")),
             outcome: Outcome::Same(expect(404, "").text("404 page not found\n")),
         },
         Case {
@@ -543,7 +555,7 @@ fn cases() -> Vec<Case> {
             name: "the scale of a deployment without replicas",
             setup: Box::new(with_deployment),
             call: Box::new(|ns| {
-                call(Method::GET, format!("/apis/apps/v1/namespaces/{ns}/deployments/d/scale"), JSON, Value::Null)
+                get(format!("/apis/apps/v1/namespaces/{ns}/deployments/d/scale"))
             }),
             outcome: Outcome::Same(expect(200, "").path("/spec/replicas", json!(1))),
         },
@@ -565,9 +577,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "the scale of a missing deployment",
-            setup: Box::new(|ns| vec![call(Method::POST, "/api/v1/namespaces", JSON, namespace_body(ns))]),
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {
-                call(Method::GET, format!("/apis/apps/v1/namespaces/{ns}/deployments/nope/scale"), JSON, Value::Null)
+                get(format!("/apis/apps/v1/namespaces/{ns}/deployments/nope/scale"))
             }),
             outcome: Outcome::Same(
                 expect(404, "NotFound").message("deployments/scale.apps \"nope\" not found"),
@@ -591,15 +603,8 @@ fn cases() -> Vec<Case> {
     ] {
         cases.push(Case {
             name,
-            setup: Box::new(|_| Vec::new()),
-            call: Box::new(move |_| {
-                call(
-                    Method::DELETE,
-                    format!("/api/v1/namespaces/{name}"),
-                    JSON,
-                    Value::Null,
-                )
-            }),
+            setup: none(),
+            call: Box::new(move |_| delete(format!("/api/v1/namespaces/{name}"))),
             outcome: Outcome::Same(expect(403, "Forbidden").message(message)),
         });
     }

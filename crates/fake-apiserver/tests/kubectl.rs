@@ -27,6 +27,16 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> Option<(bool, String)
     ))
 }
 
+/// `kubectl create -f FILE [-n NS]`, without client-side validation (no OpenAPI is served).
+fn create_from(namespace: Option<&str>, file: &std::path::Path) -> Vec<String> {
+    let mut args = vec!["create".to_owned(), "--validate=false".to_owned()];
+    if let Some(ns) = namespace {
+        args.extend(["-n".to_owned(), ns.to_owned()]);
+    }
+    args.extend(["-f".to_owned(), file.display().to_string()]);
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_smoke() {
     if Command::new("kubectl")
@@ -63,25 +73,9 @@ async fn kubectl_smoke() {
         r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"smoke"}}"#,
     )
     .unwrap();
-    let (ok, out) = run(vec![
-        "create".into(),
-        "--validate=false".into(),
-        "-f".into(),
-        ns_manifest.display().to_string(),
-    ])
-    .await
-    .unwrap();
+    let (ok, out) = run(create_from(None, &ns_manifest)).await.unwrap();
     assert!(ok, "{out}");
-    let (ok, out) = run(vec![
-        "create".into(),
-        "--validate=false".into(),
-        "-n".into(),
-        "smoke".into(),
-        "-f".into(),
-        manifest.display().to_string(),
-    ])
-    .await
-    .unwrap();
+    let (ok, out) = run(create_from(Some("smoke"), &manifest)).await.unwrap();
     assert!(ok, "{out}");
     let (ok, out) = run(s(&["get", "configmaps", "-n", "smoke"])).await.unwrap();
     assert!(
@@ -130,16 +124,7 @@ async fn kubectl_smoke() {
         r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"example/app:1"}]}}}}"#,
     )
     .unwrap();
-    let (ok, out) = run(vec![
-        "create".into(),
-        "--validate=false".into(),
-        "-n".into(),
-        "smoke".into(),
-        "-f".into(),
-        deployment.display().to_string(),
-    ])
-    .await
-    .unwrap();
+    let (ok, out) = run(create_from(Some("smoke"), &deployment)).await.unwrap();
     assert!(ok, "{out}");
     let (ok, out) = run(s(&[
         "scale",

@@ -374,42 +374,6 @@ fn cases() -> Vec<Case> {
             outcome: Outcome::Same(expect(409, "Conflict")),
         },
         Case {
-            name: "sendInitialEvents on a plain list",
-            setup: none(),
-            call: Box::new(|_| {
-                get("/api/v1/namespaces/default/configmaps?sendInitialEvents=true")
-            }),
-            outcome: Outcome::Same(
-                expect(422, "Invalid")
-                    .message("ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list")
-                    .cause("FieldValueForbidden", "sendInitialEvents"),
-            ),
-        },
-        Case {
-            name: "resourceVersionMatch without a resourceVersion",
-            setup: none(),
-            call: Box::new(|_| {
-                get("/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact")
-            }),
-            outcome: Outcome::Same(
-                expect(422, "Invalid")
-                    .message("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided")
-                    .cause("FieldValueForbidden", "resourceVersionMatch"),
-            ),
-        },
-        Case {
-            name: "an unknown resourceVersionMatch",
-            setup: none(),
-            call: Box::new(|_| {
-                get("/api/v1/namespaces/default/configmaps?resourceVersionMatch=Foo&resourceVersion=1")
-            }),
-            outcome: Outcome::Same(
-                expect(422, "Invalid")
-                    .message("ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Unsupported value: \"Foo\": supported values: \"Exact\", \"NotOlderThan\", \"\"")
-                    .cause("FieldValueNotSupported", "resourceVersionMatch"),
-            ),
-        },
-        Case {
             name: "the server's version",
             setup: none(),
             call: Box::new(|_| get("/version")),
@@ -586,6 +550,39 @@ fn cases() -> Vec<Case> {
             ),
         },
     ];
+    // Bad list options: 422 on ListOptions.meta.k8s.io, one cause each.
+    for (name, query, field, detail, reason) in [
+        (
+            "sendInitialEvents on a plain list",
+            "sendInitialEvents=true",
+            "sendInitialEvents",
+            "Forbidden: sendInitialEvents is forbidden for list",
+            "FieldValueForbidden",
+        ),
+        (
+            "resourceVersionMatch without a resourceVersion",
+            "resourceVersionMatch=Exact",
+            "resourceVersionMatch",
+            "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            "FieldValueForbidden",
+        ),
+        (
+            "an unknown resourceVersionMatch",
+            "resourceVersionMatch=Foo&resourceVersion=1",
+            "resourceVersionMatch",
+            "Unsupported value: \"Foo\": supported values: \"Exact\", \"NotOlderThan\", \"\"",
+            "FieldValueNotSupported",
+        ),
+    ] {
+        let message: &'static str =
+            format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: {detail}").leak();
+        cases.push(Case {
+            name,
+            setup: none(),
+            call: Box::new(move |_| get(format!("/api/v1/namespaces/default/configmaps?{query}"))),
+            outcome: Outcome::Same(expect(422, "Invalid").message(message).cause(reason, field)),
+        });
+    }
     // The namespaces the real server keeps whatever happens.
     for (name, message) in [
         (

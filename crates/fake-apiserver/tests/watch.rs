@@ -261,19 +261,29 @@ async fn send_initial_events_ends_with_the_annotated_bookmark() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn selectors_turn_updates_into_added_and_deleted() {
+/// A server with pod `a` labelled `app=web`, and a watch of `app=web` from now on.
+async fn watched_web_pod() -> (
+    fake_apiserver::ServerHandle,
+    kube::Api<Pod>,
+    futures::stream::BoxStream<'static, kube::Result<WatchEvent<Pod>>>,
+) {
     let server = server().await;
     let api = pods(&server, "default");
     api.create(&PostParams::default(), &pod("a", &[("app", "web")]))
         .await
         .unwrap();
     let from = server.resource_version().to_string();
-    let mut stream = api
+    let stream = api
         .watch(&no_bookmarks().labels("app=web"), &from)
         .await
         .unwrap()
         .boxed();
+    (server, api, stream)
+}
+
+#[tokio::test]
+async fn selectors_turn_updates_into_added_and_deleted() {
+    let (server, api, mut stream) = watched_web_pod().await;
     let set = |v: &str| Patch::Merge(json!({"metadata": {"labels": {"app": v}}}));
     api.patch("a", &PatchParams::default(), &set("db"))
         .await
@@ -328,17 +338,7 @@ async fn selectors_turn_updates_into_added_and_deleted() {
 async fn an_object_leaving_the_selection_is_deleted_in_its_last_matching_state() {
     // As kube-apiserver v1.32.13 does (checked by hand against it): the DELETED event carries
     // the labels that matched, and the resourceVersion of the change that made them stop.
-    let server = server().await;
-    let api = pods(&server, "default");
-    api.create(&PostParams::default(), &pod("a", &[("app", "web")]))
-        .await
-        .unwrap();
-    let from = server.resource_version().to_string();
-    let mut stream = api
-        .watch(&no_bookmarks().labels("app=web"), &from)
-        .await
-        .unwrap()
-        .boxed();
+    let (server, api, mut stream) = watched_web_pod().await;
     let patched = api
         .patch(
             "a",

@@ -10,7 +10,10 @@
 //!   the stable toolchain and runs each for N seconds, reporting executions and coverage.
 //! * `cargo xtask demo [NAME...] [--render]` — records each example on a pseudo-terminal as an
 //!   asciicast v2 file in `docs/demos/`; `--render` turns the casts into animated SVGs.
+//! * `cargo xtask api-facts KUBERNETES_DIR [--check]` — fake-apiserver's schema facts (OpenAPI
+//!   definitions, protobuf field numbers) from a Kubernetes source tree.
 
+mod api_facts;
 mod bench;
 mod ci;
 mod cmd;
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("api-facts") => api_facts::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
@@ -52,6 +56,7 @@ const USAGE: &str = "usage:
                                                  then every fuzz target for N seconds (default 720: an hour in all)
   cargo xtask fuzz [TARGET...] [--seconds N]     build the fuzz targets (libFuzzer, stable) and run each N seconds (default 60)
   cargo xtask demo [NAME...]                     record the examples as asciicasts in docs/demos/ (tunctl needs root)
+  cargo xtask api-facts KUBERNETES_DIR [--check] derive fake-apiserver's schema facts from a Kubernetes source tree
   cargo xtask demo [NAME...] --render            render the casts as animated SVGs (installs svg-term-cli with npm)";
 
 /// The workspace root (the parent of this crate's folder).

@@ -41,6 +41,7 @@ const ROOTS: &[(&str, &str, &str)] = &[
 const NAMED: &[&str] = &[
     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
     "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
 ];
 
 /// Where the facts are written, relative to the workspace root.
@@ -232,7 +233,8 @@ fn read_protos(root: &Path) -> Result<BTreeMap<String, Vec<Value>>, String> {
     files.sort();
     let mut messages = BTreeMap::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         parse_proto(&text, &mut messages).map_err(|e| format!("{}: {e}", file.display()))?;
     }
     Ok(messages)

@@ -70,6 +70,7 @@ mod partial;
 mod patch;
 mod resources;
 mod scale;
+mod schema;
 mod selector;
 mod serve;
 mod server;

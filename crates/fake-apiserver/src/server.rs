@@ -24,6 +24,8 @@ use serde_json::Value;
 use crate::faults::{FaultState, Verb};
 use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
+use crate::schema::strategic::{self, StrategicError};
+use crate::schema::{self, Schema, openapi};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
 use crate::{discovery, partial, patch, scale, table, watch};
@@ -83,6 +85,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     let path = parts.uri.path().to_owned();
     if let Some(response) = health(&path, parts.uri.query()) {
         return Ok(response);
+    }
+    if let Some(response) = openapi(shared, &path, &parts.headers) {
+        return response;
     }
     let route = route(shared, &path)?;
     let target = match route {
@@ -177,7 +182,8 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Patch if target.scale => {
             let kind = content_type(&parts.headers);
             let body = read_json(shared, body).await?;
-            let apply = patcher(&kind, body, shared.max_body_bytes)?;
+            let scale_schema = schema::facts().kind("autoscaling", "v1", "Scale");
+            let apply = patcher(&kind, body, shared.max_body_bytes, scale_schema)?;
             Ok(json_response(
                 StatusCode::OK,
                 &scale::update(store, &def, ns, name, apply)?,
@@ -261,7 +267,8 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Patch => {
             let kind = content_type(&parts.headers);
             let body = read_json(shared, body).await?;
-            let apply = patcher(&kind, body, shared.max_body_bytes)?;
+            let kind_schema = schema::facts().kind(&def.group, &def.version, &def.kind);
+            let apply = patcher(&kind, body, shared.max_body_bytes, kind_schema)?;
             Ok(bytes_response(
                 StatusCode::OK,
                 store
@@ -335,16 +342,69 @@ fn health(path: &str, query: Option<&str>) -> Option<Response> {
     Some(response)
 }
 
+/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>`, or `None` for other paths.
+fn openapi(shared: &Shared, path: &str, headers: &HeaderMap) -> Option<Result<Response, ApiError>> {
+    let rest = path.strip_prefix("/openapi/")?;
+    let registry = shared.registry.read();
+    let doc = match rest.trim_end_matches('/') {
+        "v2" => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("*/*");
+            if !(accept.contains("json") || accept.contains("*/*")) {
+                return Some(Err(ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only the following media types are accepted: application/json",
+                )));
+            }
+            openapi::v2(&registry)
+        }
+        "v3" => openapi::v3_root(&registry),
+        other => match other
+            .strip_prefix("v3/")
+            .and_then(|gv| openapi::v3_group_version(&registry, gv))
+        {
+            Some(doc) => doc,
+            None => return Some(Err(ApiError::no_route(path))),
+        },
+    };
+    Some(Ok(json_response(StatusCode::OK, &doc)))
+}
+
 /// A change that applies a patch of content type `kind` to an object.
 pub(crate) type Patcher = Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send>;
 
-/// The change a PATCH body of content type `kind` makes: 415 for a type not served.
-pub(crate) fn patcher(kind: &str, body: Value, copy_budget: usize) -> Result<Patcher, ApiError> {
+/// The change a PATCH body of content type `kind` makes: 415 for a type not served. A strategic
+/// merge patch needs the kind's schema (`schema`): without one (a custom resource) it is 415, as
+/// on the real server.
+pub(crate) fn patcher(
+    kind: &str,
+    body: Value,
+    copy_budget: usize,
+    schema: Option<Schema<'static>>,
+) -> Result<Patcher, ApiError> {
     match kind {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            Ok(Box::new(move |mut old| {
-                patch::merge_patch(&mut old, &body);
-                Ok(old)
+        "application/merge-patch+json" => Ok(Box::new(move |mut old| {
+            patch::merge_patch(&mut old, &body);
+            Ok(old)
+        })),
+        "application/strategic-merge-patch+json" => {
+            let Some(schema) = schema else {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types \
+                     include: application/json-patch+json, application/merge-patch+json",
+                ));
+            };
+            Ok(Box::new(move |old| {
+                strategic::apply(old, body, schema).map_err(|e| match e {
+                    StrategicError::BadRequest(m) => ApiError::bad_request(m),
+                    StrategicError::Invalid(m) => ApiError::new(422, "Invalid", m),
+                    StrategicError::Internal(m) => ApiError::new(500, "", m),
+                })
             }))
         }
         "application/json-patch+json" => Ok(Box::new(move |mut old| {

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::faults::{FaultState, Verb};
 use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
+use crate::schema::fields::{self, FieldValidation};
 use crate::schema::strategic::{self, StrategicError};
 use crate::schema::{self, Schema, openapi};
 use crate::status::ApiError;
@@ -238,10 +239,13 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                     "create on a status subresource",
                 ));
             }
-            let body = read_json(shared, body).await?;
-            Ok(bytes_response(
-                StatusCode::CREATED,
-                store.create(&def, ns, body)?.json.clone(),
+            let mut body = read_json(shared, body).await?;
+            let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
+            let warnings = fields::check_body(&mut body, &def, mode)?;
+            let created = store.create(&def, ns, body)?.json.clone();
+            Ok(fields::with_warnings(
+                bytes_response(StatusCode::CREATED, created),
+                &warnings,
             ))
         }
         Verb::Update if target.finalize => {
@@ -255,27 +259,40 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             "only PUT on a namespace's finalize subresource",
         )),
         Verb::Update => {
-            let body = read_json(shared, body).await?;
-            Ok(bytes_response(
-                StatusCode::OK,
-                store
-                    .update(&def, ns, name, body, target.status)?
-                    .json
-                    .clone(),
+            let mut body = read_json(shared, body).await?;
+            let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
+            let warnings = fields::check_body(&mut body, &def, mode)?;
+            let updated = store.update(&def, ns, name, body, target.status)?;
+            Ok(fields::with_warnings(
+                bytes_response(StatusCode::OK, updated.json.clone()),
+                &warnings,
             ))
         }
         Verb::Patch => {
             let kind = content_type(&parts.headers);
             let body = read_json(shared, body).await?;
+            let mode = FieldValidation::parse(field_validation(&query), "PatchOptions")?;
             let kind_schema = schema::facts().kind(&def.group, &def.version, &def.kind);
-            let apply = patcher(&kind, body, shared.max_body_bytes, kind_schema)?;
-            Ok(bytes_response(
-                StatusCode::OK,
-                store
-                    .modify(&def, ns, name, apply, target.status)?
-                    .json
-                    .clone(),
-            ))
+            // The real server quotes the patch itself (as Go prints it) for a strategic merge
+            // patch, and the patched object for the others.
+            let shown: Box<dyn FnOnce(&Value) -> String + Send> =
+                if kind == "application/strategic-merge-patch+json" {
+                    let printed = strategic::go_fmt(&body);
+                    Box::new(move |_| printed)
+                } else {
+                    Box::new(|patched| patched.to_string())
+                };
+            let warnings = Arc::new(parking_lot::Mutex::new(Vec::new()));
+            let apply = fields::checked_patcher(
+                patcher(&kind, body, shared.max_body_bytes, kind_schema)?,
+                kind_schema,
+                mode,
+                shown,
+                Arc::clone(&warnings),
+            );
+            let patched = store.modify(&def, ns, name, apply, target.status)?;
+            let response = bytes_response(StatusCode::OK, patched.json.clone());
+            Ok(fields::with_warnings(response, &warnings.lock()))
         }
         Verb::Delete => {
             let bytes = read_body(shared, body).await?;
@@ -340,6 +357,11 @@ fn health(path: &str, query: Option<&str>) -> Option<Response> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Some(response)
+}
+
+/// The `fieldValidation` query parameter, if given.
+fn field_validation(query: &HashMap<String, String>) -> Option<&str> {
+    query.get("fieldValidation").map(String::as_str)
 }
 
 /// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>`, or `None` for other paths.

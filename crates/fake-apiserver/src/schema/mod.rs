@@ -7,6 +7,7 @@
 //! know the place (a custom resource, an unknown field): every lookup on an unknown place answers
 //! "unknown" rather than failing, and callers treat unknown as "no strategy".
 
+pub(crate) mod fields;
 pub(crate) mod openapi;
 pub(crate) mod strategic;
 
@@ -69,9 +70,11 @@ impl Facts {
 
     /// The definition called `name` (`io.k8s.api.core.v1.Pod`).
     pub(crate) fn definition(&self, name: &str) -> Schema<'_> {
+        let found = self.definitions.get_key_value(name);
         Schema {
             facts: self,
-            node: self.definitions.get(name),
+            node: found.map(|(_, v)| v),
+            name: found.map(|(k, _)| k.as_str()),
         }
     }
 
@@ -99,6 +102,8 @@ pub(crate) struct PatchMeta<'a> {
 pub(crate) struct Schema<'a> {
     facts: &'a Facts,
     node: Option<&'a Value>,
+    /// The definition's name when the node is a definition itself (not a `$ref` to one).
+    name: Option<&'a str>,
 }
 
 impl<'a> Schema<'a> {
@@ -123,10 +128,12 @@ impl<'a> Schema<'a> {
         Schema {
             facts: self.facts,
             node,
+            name: None,
         }
     }
 
     /// Whether the facts know this place.
+    #[cfg(test)]
     pub(crate) fn known(self) -> bool {
         self.resolved().is_some()
     }
@@ -152,17 +159,38 @@ impl<'a> Schema<'a> {
     }
 
     /// The node's JSON type (`object`, `array`, `string`, ...), if the facts say.
+    #[cfg(test)]
     pub(crate) fn type_name(self) -> Option<&'a str> {
         self.resolved()?.get("type").and_then(Value::as_str)
     }
 
-    /// The definition's short name (`Container`), or `""` for an unnamed or unknown place.
-    pub(crate) fn short_name(self) -> &'a str {
-        self.node
+    /// The name of the definition this place is (`io.k8s.api.core.v1.Container`), if it is one.
+    fn definition_name(self) -> Option<&'a str> {
+        let referenced = self
+            .node
             .and_then(|n| n.get("$ref"))
             .and_then(Value::as_str)
-            .and_then(|r| r.rsplit('.').next())
+            .and_then(|r| r.strip_prefix("#/definitions/"));
+        referenced.or(self.name)
+    }
+
+    /// The definition's short name (`Container`), or `""` for a place that is not a definition.
+    pub(crate) fn short_name(self) -> &'a str {
+        self.definition_name()
+            .and_then(|n| n.rsplit('.').next())
             .unwrap_or("")
+    }
+
+    /// The definition's Go name with its package (`v1.Container`, `resource.Quantity`), or `""`.
+    pub(crate) fn qualified_short_name(self) -> String {
+        let Some(name) = self.definition_name() else {
+            return String::new();
+        };
+        let mut parts = name.rsplit('.');
+        match (parts.next(), parts.next()) {
+            (Some(short), Some(package)) => format!("{package}.{short}"),
+            _ => String::new(),
+        }
     }
 
     /// The raw node, for the OpenAPI documents and the field checks.

@@ -622,7 +622,7 @@ fn go_type(value: &Value) -> &'static str {
 }
 
 /// A value printed as Go's `%v` prints the decoded form: `map[k:v]` with sorted keys, `[a b]`.
-fn go_fmt(value: &Value) -> String {
+pub(crate) fn go_fmt(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

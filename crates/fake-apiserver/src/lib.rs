@@ -38,7 +38,9 @@
 //!
 //! # What is simplified
 //!
-//! * Strategic merge patch is applied as a JSON merge patch; server-side apply answers 415.
+//! * Server-side apply answers 415; strategic merge patch, OpenAPI and field validation follow
+//!   the real schemas of the built-in kinds (derived from Kubernetes v1.32.13's API definitions),
+//!   and registered resources have none (a strategic merge patch on them is 415).
 //! * Pods have no graceful deletion period.
 //! * A deleted namespace goes `Terminating` and stays, as on a bare kube-apiserver, unless the
 //!   namespace controller runs ([`Builder::namespace_controller`]): then it is emptied and
@@ -48,7 +50,7 @@
 //! * Metadata-only requests (`as=PartialObjectMetadata[List]`) get the objects' `metadata`
 //!   only; bookmarks and `ERROR` events are sent as usual.
 //! * `dryRun` is refused (400), never simulated, and never carried out.
-//! * Unknown fields are kept (there are no schemas); objects nested deeper than 100 levels are
+//! * Unknown fields of registered resources are kept; objects nested deeper than 100 levels are
 //!   refused.
 //!
 //! Every request is bounded (patch operations and copies, object depth and size, history bytes,

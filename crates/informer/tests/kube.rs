@@ -487,11 +487,16 @@ async fn a_hung_watch_is_abandoned_on_the_idle_timeout_and_resumed_without_relis
     let mut r = rig(server).await;
     r.synced().await;
     assert_eq!(r.next().await, "add default/a true");
+    // An event through the informer's first watch proves that watch is open, so the hang set
+    // below can only catch the watch that replaces it. (Without this, a first watch still
+    // opening could take the hang and then be closed, and a loaded machine let the idle check
+    // end a plain watch instead.)
+    seed(&r.server, "default", "warm");
+    assert_eq!(r.next().await, "add default/warm false");
     let before = r.server.resource_version().to_string();
 
-    // The next watch gets its headers and then nothing, not even bookmarks. Whether the
-    // informer's first watch is open yet or not, exactly one watch opens after this point
-    // (the close ends the first one if it is open), and it hangs.
+    // The next watch gets its headers and then nothing, not even bookmarks: the close ends the
+    // open first watch, and the one that replaces it hangs.
     r.server.faults().hang_next_watches(1);
     r.clock.advance(Duration::from_secs(2));
     r.server.faults().close_watches();

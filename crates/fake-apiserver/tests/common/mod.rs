@@ -5,6 +5,8 @@
     reason = "each test binary uses a different subset"
 )]
 
+pub mod kubectl;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

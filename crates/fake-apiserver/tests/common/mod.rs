@@ -5,6 +5,7 @@
     reason = "each test binary uses a different subset"
 )]
 
+pub mod differential;
 pub mod kubectl;
 
 use std::collections::BTreeMap;

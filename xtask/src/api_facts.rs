@@ -5,7 +5,9 @@
 //! - `api/openapi-spec/swagger.json`, the OpenAPI v2 document the API server publishes: types,
 //!   formats, required fields, `$ref`s and the `x-kubernetes-*` extensions (patch strategies and
 //!   merge keys, list and map types, group-version-kinds);
-//! - every `staging/src/k8s.io/**/generated.proto`: the protobuf field numbers and types.
+//! - every `staging/src/k8s.io/**/generated.proto`: the protobuf field numbers and types;
+//! - every `staging/src/k8s.io/**/types.go`: which fields are Go pointers or lack `omitempty`,
+//!   the two cases where a decoded zero value (`replicas: 0`, `name: ""`) stays in the JSON form.
 //!
 //! Keeps only what the kinds in [`ROOTS`] reach, drops every `description` (the facts carry over,
 //! Kubernetes' sentences do not), and writes `crates/fake-apiserver/facts/api.json` with sorted
@@ -117,6 +119,7 @@ fn build(dir: &Path) -> Result<Value, String> {
     }
 
     let messages = read_protos(&dir.join("staging/src/k8s.io"))?;
+    let go_fields = read_go_types(&dir.join("staging/src/k8s.io"))?;
     let mut protobuf = BTreeMap::new();
     let mut todo: Vec<String> = roots;
     while let Some(name) = todo.pop() {
@@ -136,6 +139,9 @@ fn build(dir: &Path) -> Result<Value, String> {
         let mut fields = fields.clone();
         if let Some(def) = definitions.get(&name) {
             mark_inline(&name, def, &mut fields)?;
+        }
+        if let Some(go) = go_fields.get(&name) {
+            mark_kept_zeros(go, &mut fields);
         }
         protobuf.insert(name, Value::Array(fields));
     }
@@ -223,6 +229,100 @@ fn mark_inline(name: &str, def: &Value, fields: &mut [Value]) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+/// How a Go struct field encodes to JSON: a pointer, and whether its tag says `omitempty`.
+#[derive(Debug, Clone, Copy)]
+struct GoField {
+    pointer: bool,
+    omitempty: bool,
+}
+
+/// `"zero": true` on the protobuf fields whose zero value stays in the JSON form: a pointer
+/// (present means set) or a field without `omitempty`.
+fn mark_kept_zeros(go: &BTreeMap<String, GoField>, fields: &mut [Value]) {
+    for field in fields {
+        let name = field.get("name").and_then(Value::as_str).unwrap_or("");
+        if let Some(g) = go.get(name)
+            && (g.pointer || !g.omitempty)
+            && let Value::Object(map) = field
+        {
+            map.insert("zero".to_owned(), Value::Bool(true));
+        }
+    }
+}
+
+/// The fields of every Go struct of every `types.go` under `root`, by OpenAPI name.
+fn read_go_types(root: &Path) -> Result<BTreeMap<String, BTreeMap<String, GoField>>, String> {
+    let mut files = Vec::new();
+    find_files(root, "types.go", &mut files)?;
+    files.sort();
+    let mut structs = BTreeMap::new();
+    for file in files {
+        let Some(package) = file
+            .parent()
+            .and_then(|d| d.strip_prefix(root).ok())
+            .map(|d| format!("io.k8s.{}", d.display().to_string().replace('/', ".")))
+        else {
+            continue;
+        };
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        parse_go_structs(&text, &package, &mut structs);
+    }
+    Ok(structs)
+}
+
+/// Go struct fields of the form ``Name Type `json:"name,omitempty" ...` `` (one per line, as
+/// the API types are written).
+fn parse_go_structs(
+    text: &str,
+    package: &str,
+    out: &mut BTreeMap<String, BTreeMap<String, GoField>>,
+) {
+    let mut current: Option<(String, BTreeMap<String, GoField>)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("type ")
+            && let Some(name) = rest.strip_suffix(" struct {")
+        {
+            current = Some((format!("{package}.{}", name.trim()), BTreeMap::new()));
+            continue;
+        }
+        if line == "}" {
+            if let Some((name, fields)) = current.take() {
+                out.insert(name, fields);
+            }
+            continue;
+        }
+        let Some((_, fields)) = current.as_mut() else {
+            continue;
+        };
+        let Some(field) = line.strip_prefix('\t') else {
+            continue;
+        };
+        let mut parts = field.split_whitespace();
+        let (Some(_), Some(ty)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(tag) = field.split_once("json:\"").map(|(_, t)| t) else {
+            continue;
+        };
+        let Some((json, _)) = tag.split_once('"') else {
+            continue;
+        };
+        let mut options = json.split(',');
+        let name = options.next().unwrap_or("");
+        if name.is_empty() || name == "-" {
+            continue;
+        }
+        fields.insert(
+            name.to_owned(),
+            GoField {
+                pointer: ty.starts_with('*'),
+                omitempty: options.any(|o| o == "omitempty"),
+            },
+        );
+    }
 }
 
 /// Every message of every `generated.proto` under `root`, by its OpenAPI name

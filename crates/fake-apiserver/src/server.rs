@@ -26,7 +26,7 @@ use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
 use crate::schema::fields::{self, FieldValidation};
 use crate::schema::strategic::{self, StrategicError};
-use crate::schema::{self, Schema, openapi};
+use crate::schema::{self, Schema, openapi, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
 use crate::{discovery, partial, patch, scale, table, watch};
@@ -223,7 +223,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Create | Verb::Update
             if !matches!(
                 content_type(&parts.headers).as_str(),
-                "" | "application/json"
+                "" | "application/json" | protobuf::MEDIA_TYPE
             ) =>
         {
             Err(ApiError::unsupported_media_type(&content_type(
@@ -239,7 +239,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                     "create on a status subresource",
                 ));
             }
-            let mut body = read_json(shared, body).await?;
+            let mut body = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             let created = store.create(&def, ns, body)?.json.clone();
@@ -259,7 +259,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             "only PUT on a namespace's finalize subresource",
         )),
         Verb::Update => {
-            let mut body = read_json(shared, body).await?;
+            let mut body = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             let updated = store.update(&def, ns, name, body, target.status)?;
@@ -506,6 +506,15 @@ async fn read_json(shared: &Shared, body: Body) -> Result<Value, ApiError> {
     let bytes = read_body(shared, body).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// A create or update body: JSON, or Kubernetes' protobuf encoding of a built-in kind.
+async fn read_object(shared: &Shared, body: Body, headers: &HeaderMap) -> Result<Value, ApiError> {
+    if content_type(headers) != protobuf::MEDIA_TYPE {
+        return read_json(shared, body).await;
+    }
+    let bytes = read_body(shared, body).await?;
+    protobuf::decode(&bytes).map_err(ApiError::bad_request)
 }
 
 fn content_type(headers: &HeaderMap) -> String {

@@ -9,6 +9,7 @@
 
 pub(crate) mod fields;
 pub(crate) mod openapi;
+pub(crate) mod protobuf;
 pub(crate) mod strategic;
 
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ const FACTS: &str = include_str!("../../facts/api.json");
 /// The parsed facts and an index of the kinds.
 pub(crate) struct Facts {
     definitions: serde_json::Map<String, Value>,
+    /// Protobuf fields by message (definition) name.
+    protobuf: serde_json::Map<String, Value>,
     /// `(group, version, kind)` to definition name.
     kinds: HashMap<(String, String, String), String>,
 }
@@ -33,6 +36,10 @@ pub(crate) fn facts() -> &'static Facts {
         // The file is part of the crate and checked by the tests: it always parses.
         let root: Value = serde_json::from_str(FACTS).unwrap_or(Value::Null);
         let definitions = match root.get("definitions") {
+            Some(Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let protobuf = match root.get("protobuf") {
             Some(Value::Object(map)) => map.clone(),
             _ => serde_json::Map::new(),
         };
@@ -48,7 +55,11 @@ pub(crate) fn facts() -> &'static Facts {
                     .or_insert_with(|| name.clone());
             }
         }
-        Facts { definitions, kinds }
+        Facts {
+            definitions,
+            protobuf,
+            kinds,
+        }
     })
 }
 
@@ -76,6 +87,12 @@ impl Facts {
             node: found.map(|(_, v)| v),
             name: found.map(|(k, _)| k.as_str()),
         }
+    }
+
+    /// The protobuf fields of message `name` (`n`, `name`, `label`, `type`, and `key`, `inline`,
+    /// `zero` where they apply).
+    pub(crate) fn protobuf(&self, name: &str) -> Option<&[Value]> {
+        self.protobuf.get(name)?.as_array().map(Vec::as_slice)
     }
 
     /// Every definition, by name.

@@ -99,14 +99,18 @@ pub(crate) fn resources(registry: &Registry, group: &str, version: &str) -> Opti
                 "watch",
             ]
         };
-        resources.push(json!({
+        let mut resource = json!({
             "name": def.plural,
             "singularName": def.singular,
             "namespaced": def.namespaced(),
             "kind": def.kind,
             "verbs": verbs,
             "shortNames": def.short_names,
-        }));
+        });
+        if !def.categories.is_empty() {
+            resource["categories"] = json!(def.categories);
+        }
+        resources.push(resource);
         if crate::scale::has_scale(def) {
             resources.push(json!({
                 "name": format!("{}/scale", def.plural),

@@ -1,9 +1,10 @@
 //! An in-process, loopback-only, Kubernetes-compatible HTTP API server for tests, demos and
 //! benches.
 //!
-//! It speaks the Kubernetes REST API (JSON) for the built-in core/v1 pods, configmaps, secrets,
-//! services, namespaces, nodes, events, apps/v1 deployments and coordination.k8s.io/v1 leases, and
-//! for any resource registered at runtime, with the semantics informers depend on: one global, monotonically increasing
+//! It speaks the Kubernetes REST API (JSON, and protobuf request bodies) for the built-in core/v1
+//! pods, configmaps, secrets, services, serviceaccounts, namespaces, nodes and events, apps/v1
+//! deployments, replicasets, statefulsets and daemonsets, batch/v1 jobs and cronjobs, and
+//! coordination.k8s.io/v1 leases, and for any resource registered at runtime, with the semantics informers depend on: one global, monotonically increasing
 //! resourceVersion; optimistic concurrency; list pagination and resourceVersion rules; watches
 //! from a resourceVersion with a bounded history (410 Gone beyond it), bookmarks, timeouts and
 //! streaming lists (`sendInitialEvents`); every error a `metav1.Status`. A [`Faults`] handle
@@ -61,6 +62,7 @@
 mod discovery;
 mod error;
 mod faults;
+mod field_labels;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handle;

@@ -91,7 +91,8 @@ impl ListOptions {
     /// Whether an object passes the selectors.
     pub(crate) fn matches(&self, obj: &Obj) -> bool {
         (self.labels.is_empty() || self.labels.matches(&obj.labels))
-            && (self.fields.is_empty() || self.fields.matches(&obj.namespace, &obj.name))
+            && (self.fields.is_empty()
+                || self.fields.matches(&obj.namespace, &obj.name, &obj.fields))
     }
 }
 

@@ -70,6 +70,8 @@ pub struct ResourceDef {
     /// strategy sets it (Deployment here); ConfigMaps, Pods (in v1.32), Secrets, Services,
     /// Namespaces, Nodes, Events and Leases have none.
     pub generation: bool,
+    /// Categories for discovery (`all`: what `kubectl get all` lists).
+    pub categories: Vec<String>,
 }
 
 impl ResourceDef {
@@ -86,6 +88,7 @@ impl ResourceDef {
             short_names: Vec::new(),
             name_rule: NameRule::Subdomain,
             generation: true,
+            categories: Vec::new(),
         }
     }
 
@@ -107,6 +110,13 @@ impl ResourceDef {
     #[must_use]
     pub fn short_names<const N: usize>(mut self, names: [&str; N]) -> Self {
         self.short_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Set the categories discovery lists (`["all"]` puts the resource in `kubectl get all`).
+    #[must_use]
+    pub fn categories<const N: usize>(mut self, names: [&str; N]) -> Self {
+        self.categories = names.iter().map(|n| (*n).to_owned()).collect();
         self
     }
 
@@ -139,19 +149,25 @@ impl ResourceDef {
     }
 
     /// The resources every server starts with: core/v1 pods, configmaps, secrets, services,
-    /// namespaces, nodes, events, apps/v1 deployments and coordination.k8s.io/v1 leases (what
-    /// leader election writes).
+    /// serviceaccounts, namespaces, nodes and events, apps/v1 deployments, replicasets,
+    /// statefulsets and daemonsets, batch/v1 jobs and cronjobs, and coordination.k8s.io/v1 leases
+    /// (what leader election writes). Categories, short names, status subresources and which
+    /// kinds keep a `metadata.generation` are the real server's (measured on kube-apiserver
+    /// v1.32.13).
     pub fn builtins() -> Vec<ResourceDef> {
         let mut defs = vec![
             ResourceDef::new("", "v1", "Pod", "pods")
                 .with_status(true)
-                .short_names(["po"]),
+                .short_names(["po"])
+                .categories(["all"]),
             ResourceDef::new("", "v1", "ConfigMap", "configmaps").short_names(["cm"]),
             ResourceDef::new("", "v1", "Secret", "secrets"),
             ResourceDef::new("", "v1", "Service", "services")
                 .with_status(true)
                 .short_names(["svc"])
+                .categories(["all"])
                 .name_rule(NameRule::Label),
+            ResourceDef::new("", "v1", "ServiceAccount", "serviceaccounts").short_names(["sa"]),
             ResourceDef::new("", "v1", "Namespace", "namespaces")
                 .scope(Scope::Cluster)
                 .with_status(true)
@@ -164,15 +180,29 @@ impl ResourceDef {
             ResourceDef::new("", "v1", "Event", "events").short_names(["ev"]),
             ResourceDef::new("coordination.k8s.io", "v1", "Lease", "leases"),
         ];
-        // Of the built-ins, only Deployment has a generation (measured on kube-apiserver v1.32).
+        // Of the core kinds, none has a generation (measured on kube-apiserver v1.32).
         for def in &mut defs {
             def.generation = false;
         }
-        defs.push(
-            ResourceDef::new("apps", "v1", "Deployment", "deployments")
+        let workload = |kind: &str, plural: &str, short: &str| {
+            ResourceDef::new("apps", "v1", kind, plural)
                 .with_status(true)
-                .short_names(["deploy"]),
-        );
+                .short_names([short])
+                .categories(["all"])
+        };
+        defs.extend([
+            workload("Deployment", "deployments", "deploy"),
+            workload("ReplicaSet", "replicasets", "rs"),
+            workload("StatefulSet", "statefulsets", "sts"),
+            workload("DaemonSet", "daemonsets", "ds"),
+            ResourceDef::new("batch", "v1", "Job", "jobs")
+                .with_status(true)
+                .categories(["all"]),
+            ResourceDef::new("batch", "v1", "CronJob", "cronjobs")
+                .with_status(true)
+                .short_names(["cj"])
+                .categories(["all"]),
+        ]);
         defs
     }
 }

@@ -1,8 +1,8 @@
-//! The `scale` subresource of Deployments (`autoscaling/v1` `Scale`), as `kubectl scale` and
-//! horizontal autoscalers use it: `GET` shows `spec.replicas` (1 when unset, the Deployment
-//! default), `status.replicas` and the selector as a string; `PUT` and `PATCH` of the `Scale`
-//! change only the Deployment's `spec.replicas`. Answers measured against kube-apiserver
-//! v1.32.13.
+//! The `scale` subresource of Deployments, ReplicaSets and StatefulSets (`autoscaling/v1`
+//! `Scale`), as `kubectl scale` and horizontal autoscalers use it: `GET` shows `spec.replicas`
+//! (1 when unset, the default), `status.replicas` and the selector as a string; `PUT` and
+//! `PATCH` of the `Scale` change only the workload's `spec.replicas`. Answers measured against
+//! kube-apiserver v1.32.13.
 
 use std::sync::Arc;
 
@@ -13,9 +13,13 @@ use crate::server::Patcher;
 use crate::status::ApiError;
 use crate::store::Store;
 
-/// The resources served with a `scale` subresource.
+/// The resources served with a `scale` subresource: Deployments, ReplicaSets and StatefulSets.
 pub(crate) fn has_scale(def: &ResourceDef) -> bool {
-    def.group == "apps" && def.plural == "deployments"
+    def.group == "apps"
+        && matches!(
+            def.plural.as_str(),
+            "deployments" | "replicasets" | "statefulsets"
+        )
 }
 
 /// The `Scale` of a Deployment.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::resources::ResourceDef;
+
 /// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
@@ -174,11 +176,12 @@ fn check_value(value: &str) -> Result<(), String> {
     }
 }
 
-/// A parsed field selector over `metadata.name` and `metadata.namespace`.
+/// A parsed field selector: `metadata.name`, `metadata.namespace`, and the fields of the kind
+/// (checked against the kind with [`FieldSelector::check`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct FieldSelector {
-    /// (field is name (else namespace), wanted value, equal (else not equal)).
-    terms: Vec<(bool, String, bool)>,
+    /// (field label, wanted value, equal (else not equal)).
+    terms: Vec<(String, String, bool)>,
 }
 
 impl FieldSelector {
@@ -197,24 +200,29 @@ impl FieldSelector {
                     "invalid field selector: {term:?} has no operator ('=', '==' or '!=')"
                 ));
             };
-            let is_name = match field.trim() {
-                "metadata.name" => true,
-                "metadata.namespace" => false,
-                other => {
-                    return Err(format!(
-                        "field label not supported: {other:?} (this server knows \"metadata.name\" and \"metadata.namespace\")"
-                    ));
-                }
-            };
-            terms.push((is_name, value.trim().to_owned(), equal));
+            terms.push((field.trim().to_owned(), value.trim().to_owned(), equal));
         }
         Ok(Self { terms })
     }
 
-    /// Whether an object with this namespace and name matches.
-    pub(crate) fn matches(&self, namespace: &str, name: &str) -> bool {
-        self.terms.iter().all(|(is_name, value, equal)| {
-            let actual = if *is_name { name } else { namespace };
+    /// Every field must select objects of `def`'s kind; the real server's message if not.
+    pub(crate) fn check(&self, def: &ResourceDef) -> Result<(), String> {
+        self.terms
+            .iter()
+            .try_for_each(|(field, _, _)| crate::field_labels::check(def, field))
+    }
+
+    /// Whether an object with this namespace, name and selectable fields matches.
+    pub(crate) fn matches(&self, namespace: &str, name: &str, fields: &[(&str, String)]) -> bool {
+        self.terms.iter().all(|(field, value, equal)| {
+            let actual = match field.as_str() {
+                "metadata.name" => name,
+                "metadata.namespace" => namespace,
+                other => fields
+                    .iter()
+                    .find(|(label, _)| *label == other)
+                    .map_or(crate::field_labels::zero(other), |(_, v)| v.as_str()),
+            };
             (actual == value) == *equal
         })
     }
@@ -288,10 +296,23 @@ mod tests {
     #[test]
     fn fields() {
         let f = FieldSelector::parse("metadata.name=a,metadata.namespace!=kube-system").unwrap();
-        assert!(f.matches("default", "a"));
-        assert!(!f.matches("kube-system", "a"));
-        assert!(!f.matches("default", "b"));
-        assert!(FieldSelector::parse("spec.nodeName=x").is_err());
+        assert!(f.matches("default", "a", &[]));
+        assert!(!f.matches("kube-system", "a", &[]));
+        assert!(!f.matches("default", "b", &[]));
+        let f = FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed").unwrap();
+        let fields = [
+            ("spec.nodeName", "n1".to_owned()),
+            ("status.phase", "Running".to_owned()),
+        ];
+        assert!(f.matches("default", "a", &fields));
+        assert!(
+            !f.matches("default", "a", &[]),
+            "a missing field selects as empty"
+        );
+        let pods = ResourceDef::new("", "v1", "Pod", "pods");
+        assert!(f.check(&pods).is_ok());
+        let configmaps = ResourceDef::new("", "v1", "ConfigMap", "configmaps");
+        assert!(f.check(&configmaps).is_err());
         assert!(FieldSelector::parse("metadata.name").is_err());
     }
 }

@@ -121,6 +121,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         .map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
     let opts = ListOptions::parse(&query)?;
+    opts.fields
+        .check(&target.def)
+        .map_err(ApiError::bad_request)?;
     if query.contains_key("dryRun") {
         return Err(ApiError::bad_request(
             "dryRun is not supported by this server",

@@ -1,0 +1,177 @@
+//! Differential cases for the API surface: the workload kinds, their scale subresources, and
+//! the fields each kind can be selected by. Checked against fake-apiserver always and against a
+//! real kube-apiserver v1.32 when `FLYWHEEL_REAL_APISERVER_KUBECONFIG` is set (see
+//! `differential.rs`).
+
+mod common;
+
+use axum::http::Method;
+use common::differential::*;
+use serde_json::json;
+
+fn selecting(path: &'static str, selector: &'static str, outcome: Outcome) -> Case {
+    Case {
+        name: selector,
+        setup: Box::new(|ns| vec![create_namespace(ns)]),
+        call: Box::new(move |ns| {
+            get(format!(
+                "{}?fieldSelector={selector}",
+                path.replace("{ns}", ns)
+            ))
+        }),
+        outcome,
+    }
+}
+
+fn field_selector_cases() -> Vec<Case> {
+    vec![
+        selecting(
+            "/api/v1/namespaces/{ns}/pods",
+            "zz=1",
+            Outcome::Same(expect(400, "BadRequest").message("field label not supported: zz")),
+        ),
+        selecting(
+            "/apis/batch/v1/namespaces/{ns}/jobs",
+            "zz=1",
+            Outcome::Same(expect(400, "BadRequest").message("field label \"zz\" not supported for Job")),
+        ),
+        selecting(
+            "/api/v1/namespaces/{ns}/configmaps",
+            "data=1",
+            Outcome::Same(expect(400, "BadRequest").message(
+                "\"data\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+            )),
+        ),
+        selecting(
+            "/api/v1/namespaces/{ns}/pods",
+            "spec.nodeName=n1,status.phase!=Failed,spec.hostNetwork=false",
+            Outcome::Same(expect(200, "").path("/items", json!([]))),
+        ),
+        Case {
+            name: "events of one object, as kubectl describe asks",
+            setup: Box::new(|ns| {
+                let event = |name: &str, object: &str| {
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/events"),
+                        JSON,
+                        json!({"metadata": {"name": name}, "reason": "Tested", "type": "Normal",
+                            "involvedObject": {"kind": "Pod", "name": object, "namespace": ns}}),
+                    )
+                };
+                vec![create_namespace(ns), event("e1", "p1"), event("e2", "p2")]
+            }),
+            call: Box::new(|ns| {
+                get(format!(
+                    "/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name=p2,involvedObject.namespace={ns},reason=Tested"
+                ))
+            }),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .path("/items/0/metadata/name", json!("e2"))
+                    .path("/items/1", serde_json::Value::Null),
+            ),
+        },
+        Case {
+            name: "secrets by type",
+            setup: Box::new(|ns| {
+                let secret = |name: &str, kind: &str| {
+                    call(
+                        Method::POST,
+                        format!("/api/v1/namespaces/{ns}/secrets"),
+                        JSON,
+                        json!({"metadata": {"name": name}, "type": kind}),
+                    )
+                };
+                vec![create_namespace(ns), secret("a", "example.com/a"), secret("b", "example.com/b")]
+            }),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/secrets?fieldSelector=type=example.com/b"))),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .path("/items/0/metadata/name", json!("b"))
+                    .path("/items/1", serde_json::Value::Null),
+            ),
+        },
+    ]
+}
+
+fn workload(ns: &str, plural: &str, kind: &str) -> Call {
+    let spec = json!({
+        "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "example/app:1"}]}},
+    });
+    call(
+        Method::POST,
+        format!("/apis/apps/v1/namespaces/{ns}/{plural}"),
+        JSON,
+        json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "w"}, "spec": spec}),
+    )
+}
+
+fn workload_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (plural, kind) in [
+        ("replicasets", "ReplicaSet"),
+        ("statefulsets", "StatefulSet"),
+    ] {
+        cases.push(Case {
+            name: plural,
+            setup: Box::new(move |ns| vec![create_namespace(ns), workload(ns, plural, kind)]),
+            call: Box::new(move |ns| {
+                call(
+                    Method::PATCH,
+                    format!("/apis/apps/v1/namespaces/{ns}/{plural}/w/scale"),
+                    "application/merge-patch+json",
+                    json!({"spec": {"replicas": 3}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .path("/kind", json!("Scale"))
+                    .path("/spec/replicas", json!(3))
+                    .path("/status/selector", json!("a=b")),
+            ),
+        });
+    }
+    cases.push(Case {
+        name: "a daemonset has a generation",
+        setup: Box::new(|ns| vec![create_namespace(ns)]),
+        call: Box::new(|ns| workload(ns, "daemonsets", "DaemonSet")),
+        outcome: Outcome::Same(expect(201, "").path("/metadata/generation", json!(1))),
+    });
+    cases.push(Case {
+        name: "a daemonset has no scale",
+        setup: Box::new(|ns| {
+            vec![
+                create_namespace(ns),
+                workload(ns, "daemonsets", "DaemonSet"),
+            ]
+        }),
+        call: Box::new(|ns| get(format!("/apis/apps/v1/namespaces/{ns}/daemonsets/w/scale"))),
+        outcome: Outcome::Same(expect(404, "NotFound")),
+    });
+    cases.push(Case {
+        name: "jobs and cronjobs are served",
+        setup: Box::new(|ns| vec![create_namespace(ns)]),
+        call: Box::new(|ns| get(format!("/apis/batch/v1/namespaces/{ns}/cronjobs"))),
+        outcome: Outcome::Same(expect(200, "").field("kind", "CronJobList")),
+    });
+    cases
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = field_selector_cases();
+    cases.extend(workload_cases());
+    cases
+}
+
+#[tokio::test]
+async fn fake_apiserver_answers_as_the_real_server_does() {
+    check_fake(cases()).await;
+}
+
+#[tokio::test]
+async fn the_expected_answers_are_the_real_servers() {
+    check_real(cases()).await;
+}

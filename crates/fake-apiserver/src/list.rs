@@ -223,14 +223,83 @@ pub(crate) fn encode_list(
     out.extend_from_slice(b",\"metadata\":");
     out.extend_from_slice(meta.to_string().as_bytes());
     out.extend_from_slice(b",\"items\":[");
+    // The real server lists the built-in kinds without each item's `apiVersion` and `kind`
+    // (typed lists), and custom resources with them.
+    let built_in = crate::schema::facts()
+        .kind_name(&def.group, &def.version, &def.kind)
+        .is_some();
     for (i, obj) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&obj.json);
+        if built_in {
+            push_without_type_meta(&mut out, &obj.json);
+        } else {
+            out.extend_from_slice(&obj.json);
+        }
     }
     out.extend_from_slice(b"]}");
     Bytes::from(out)
+}
+
+/// Appends the object `json` (compact, as serde_json writes it) without its top-level
+/// `apiVersion` and `kind` members.
+fn push_without_type_meta(out: &mut Vec<u8>, json: &[u8]) {
+    let Some(body) = json.strip_prefix(b"{").and_then(|b| b.strip_suffix(b"}")) else {
+        out.extend_from_slice(json);
+        return;
+    };
+    out.push(b'{');
+    let (mut first, mut removed, mut at) = (true, 0, 0);
+    while at < body.len() {
+        if removed == 2 {
+            // Both gone: the rest is copied as it is.
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[at..]);
+            break;
+        }
+        let end = member_end(body, at);
+        let member = &body[at..end];
+        if member.starts_with(b"\"apiVersion\":") || member.starts_with(b"\"kind\":") {
+            removed += 1;
+        } else {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(member);
+            first = false;
+        }
+        at = end + 1;
+    }
+    out.push(b'}');
+}
+
+/// Where the top-level member starting at `from` ends: the index of the comma after it, or the
+/// end of `body`.
+fn member_end(body: &[u8], from: usize) -> usize {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in body.iter().enumerate().skip(from) {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => return i,
+            _ => {}
+        }
+    }
+    body.len()
 }
 
 /// Continue tokens are opaque to clients: hex of `v1/<rv>/<namespace>/<name>` (names and
@@ -282,5 +351,31 @@ mod tests {
         for bad in ["", "zz", "abc", "7631", &"41".repeat(3000)] {
             assert_eq!(decode_continue(bad).unwrap_err().code, 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn type_meta_is_cut_from_the_top_level_only() {
+        let cut = |v: serde_json::Value| {
+            let mut out = Vec::new();
+            push_without_type_meta(&mut out, &serde_json::to_vec(&v).unwrap());
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        };
+        let event = serde_json::json!({"apiVersion": "v1", "count": 1,
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "a,\"b\"}"},
+            "kind": "Event", "message": "x", "metadata": {"name": "e"}});
+        assert_eq!(
+            cut(event),
+            serde_json::json!({"count": 1, "involvedObject": {"apiVersion": "v1", "kind": "Pod",
+                "name": "a,\"b\"}"}, "message": "x", "metadata": {"name": "e"}})
+        );
+        assert_eq!(cut(serde_json::json!({})), serde_json::json!({}));
+        assert_eq!(
+            cut(serde_json::json!({"apiVersion": "v1", "kind": "Pod"})),
+            serde_json::json!({})
+        );
+        assert_eq!(
+            cut(serde_json::json!({"data": {"k": "[{"}, "kind": "ConfigMap"})),
+            serde_json::json!({"data": {"k": "[{"}})
+        );
     }
 }

@@ -152,6 +152,18 @@ fn workload_cases() -> Vec<Case> {
         outcome: Outcome::Same(expect(404, "NotFound")),
     });
     cases.push(Case {
+        name: "list items of a built-in kind carry no kind or apiVersion",
+        setup: Box::new(with_configmap),
+        call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps"))),
+        outcome: Outcome::Same(
+            expect(200, "")
+                .field("kind", "ConfigMapList")
+                .path("/items/0/metadata/name", json!("c"))
+                .path("/items/0/kind", serde_json::Value::Null)
+                .path("/items/0/apiVersion", serde_json::Value::Null),
+        ),
+    });
+    cases.push(Case {
         name: "jobs and cronjobs are served",
         setup: Box::new(|ns| vec![create_namespace(ns)]),
         call: Box::new(|ns| get(format!("/apis/batch/v1/namespaces/{ns}/cronjobs"))),

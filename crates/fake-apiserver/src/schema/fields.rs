@@ -207,16 +207,8 @@ impl<'a> Walk<'a> {
                     self.type_error(value, go);
                 }
             }
-            Some("number") => {
-                if !value.is_number() {
-                    self.type_error(value, "float64");
-                }
-            }
-            Some("boolean") => {
-                if !value.is_boolean() {
-                    self.type_error(value, "bool");
-                }
-            }
+            Some("number") if !value.is_number() => self.type_error(value, "float64"),
+            Some("boolean") if !value.is_boolean() => self.type_error(value, "bool"),
             Some("array") => match value {
                 Value::Array(items) => {
                     let item_schema = schema.items();

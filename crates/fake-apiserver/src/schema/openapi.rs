@@ -166,7 +166,7 @@ fn paths_of(def: &ResourceDef) -> BTreeMap<String, Vec<Operation>> {
         );
     }
     if crate::scale::has_scale(def) {
-        let scale = format!("io.k8s.api.autoscaling.v1.Scale");
+        let scale = "io.k8s.api.autoscaling.v1.Scale".to_owned();
         let scale_gvk = gvk("autoscaling", "v1", "Scale");
         let mut ops = vec![
             op("get", "get", None, &scale, GET_PARAMS),

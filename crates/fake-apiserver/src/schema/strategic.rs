@@ -519,7 +519,7 @@ fn element_kind_is_map(a: &[Value], b: &[Value]) -> Result<bool> {
                 }
                 first = Some(item);
             }
-            Some(f) if !same_scalar_type(f, item) && !(f.is_object() && item.is_object()) => {
+            Some(f) if !(same_scalar_type(f, item) || f.is_object() && item.is_object()) => {
                 return Err(StrategicError::Internal(format!(
                     "list element types are not identical: [{} {}]",
                     go_fmt(&Value::Array(a.to_vec())),

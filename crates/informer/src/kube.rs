@@ -275,6 +275,10 @@ where
         let read = crate::kube_list::ReadOptions {
             strip: self.strip_on_list,
             share: self.share.clone(),
+            item_types: Some(kube::core::TypeMeta {
+                api_version: self.expected.api_version.clone(),
+                kind: self.expected.kind.clone(),
+            }),
         };
         let list =
             crate::kube_list::list_streamed::<K>(client, self.api.resource_url(), &params, read)
@@ -282,6 +286,8 @@ where
                 .map_err(|e| self.error("list", e))?;
         self.expected
             .check_list(&self.resource, list.items.iter().map(|o| &o.0))?;
+        self.expected
+            .check_list_kind::<K>(&self.resource, list.types.as_ref())?;
         Ok(ListPage {
             items: list.items,
             resource_version: list.metadata.resource_version.unwrap_or_default(),
@@ -434,6 +440,32 @@ impl ExpectedType {
             "{verb} {resource}: the server sent an object of {}/{} where {}/{} was expected",
             found.0, found.1, self.api_version, self.kind
         )
+    }
+
+    /// Refuses a `DynamicObject` list that says it holds another kind (`ConfigMapList` where
+    /// `GadgetList` was expected): the real server lists built-in kinds without each item's
+    /// `kind`, so the list's own is what tells.
+    fn check_list_kind<T: 'static>(
+        &self,
+        resource: &str,
+        list: Option<&(String, String)>,
+    ) -> Result<(), ApiError> {
+        if std::any::TypeId::of::<T>() != std::any::TypeId::of::<kube::core::DynamicObject>() {
+            return Ok(());
+        }
+        let Some((api_version, kind)) = list else {
+            return Ok(());
+        };
+        let item_kind = kind.strip_suffix("List").unwrap_or(kind);
+        if *api_version == self.api_version && item_kind == self.kind {
+            return Ok(());
+        }
+        let found = (api_version.clone(), item_kind.to_owned());
+        Err(ApiError::Status(Status::new(
+            0,
+            UNEXPECTED_KIND,
+            self.describe("list", resource, &found),
+        )))
     }
 
     /// Refuses a list holding an object of another kind.
@@ -625,6 +657,39 @@ mod tests {
         assert!(
             expected
                 .check_list("configmaps", &[Secret::default()])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_dynamic_list_whose_own_kind_is_another_is_refused() {
+        let expected = ExpectedType {
+            api_version: "v1".into(),
+            kind: "Gadget".into(),
+        };
+        let list = ("v1".to_owned(), "ConfigMapList".to_owned());
+        let error = expected
+            .check_list_kind::<DynamicObject>("configmaps", Some(&list))
+            .unwrap_err();
+        assert_eq!(
+            error.status().expect("a status").message,
+            "list configmaps: the server sent an object of v1/ConfigMap where v1/Gadget was expected"
+        );
+        let gadgets = ("v1".to_owned(), "GadgetList".to_owned());
+        assert!(
+            expected
+                .check_list_kind::<DynamicObject>("gadgets", Some(&gadgets))
+                .is_ok()
+        );
+        assert!(
+            expected
+                .check_list_kind::<DynamicObject>("gadgets", None)
+                .is_ok()
+        );
+        // Typed lists are checked by their decoding.
+        assert!(
+            expected
+                .check_list_kind::<ConfigMap>("configmaps", Some(&list))
                 .is_ok()
         );
     }

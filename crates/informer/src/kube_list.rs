@@ -30,6 +30,10 @@ pub(crate) struct ReadOptions<K> {
     pub(crate) strip: bool,
     /// Answers an unchanged item with the cached `Arc`.
     pub(crate) share: Option<CachedLookup<KubeObject<K>>>,
+    /// The `apiVersion` and `kind` a `DynamicObject` item without them takes: the real server
+    /// lists built-in kinds without them, and client-go's unstructured lists fill them in from
+    /// the list the same way.
+    pub(crate) item_types: Option<kube::core::TypeMeta>,
 }
 
 impl<K> Clone for ReadOptions<K> {
@@ -37,6 +41,7 @@ impl<K> Clone for ReadOptions<K> {
         Self {
             strip: self.strip,
             share: self.share.clone(),
+            item_types: self.item_types.clone(),
         }
     }
 }
@@ -45,6 +50,8 @@ impl<K> Clone for ReadOptions<K> {
 pub(crate) struct ReadList<K> {
     pub(crate) items: Vec<Arc<KubeObject<K>>>,
     pub(crate) metadata: ListMeta,
+    /// The list's own `apiVersion` and `kind` (`v1`, `ConfigMapList`), if it says.
+    pub(crate) types: Option<(String, String)>,
 }
 
 /// Items are decoded in batches of about this many bytes of JSON.
@@ -107,7 +114,7 @@ impl Batch {
 
     fn decode<K>(self, options: &ReadOptions<K>) -> Result<Decoded<K>, serde_json::Error>
     where
-        K: kube::Resource + Clone + DeserializeOwned,
+        K: kube::Resource + Clone + DeserializeOwned + 'static,
     {
         // UTF-8 is checked once for the whole batch (fast on ASCII), not string by string
         // while decoding. Items start with `{` and end with `}`, so they cut the text on
@@ -245,6 +252,7 @@ where
         Ok(ReadList {
             items,
             metadata: rest.metadata,
+            types: rest.api_version.zip(rest.kind),
         })
     }
 }
@@ -253,9 +261,17 @@ where
 /// decoded copy is dropped here), else a compact copy without managedFields (if stripping).
 fn keep<K>(options: &ReadOptions<K>, obj: K) -> Arc<KubeObject<K>>
 where
-    K: kube::Resource + Clone,
+    K: kube::Resource + Clone + 'static,
 {
     let mut obj = KubeObject(obj);
+    if let Some(types) = &options.item_types {
+        let any: &mut dyn std::any::Any = &mut obj.0;
+        if let Some(dynamic) = any.downcast_mut::<kube::core::DynamicObject>()
+            && dynamic.types.is_none()
+        {
+            dynamic.types = Some(types.clone());
+        }
+    }
     if let Some(cached) = options.share.as_ref().and_then(|find| find(&obj)) {
         return cached;
     }
@@ -275,6 +291,8 @@ struct ListVisitor<K>(PhantomData<K>);
 struct Rest<K> {
     items: Vec<K>,
     metadata: ListMeta,
+    api_version: Option<String>,
+    kind: Option<String>,
 }
 
 impl<'de, K: DeserializeOwned> Visitor<'de> for ListVisitor<K> {
@@ -288,11 +306,15 @@ impl<'de, K: DeserializeOwned> Visitor<'de> for ListVisitor<K> {
         let mut list = Rest {
             items: Vec::new(),
             metadata: ListMeta::default(),
+            api_version: None,
+            kind: None,
         };
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "items" => list.items.extend(map.next_value::<Items<K>>()?.0),
                 "metadata" => list.metadata = map.next_value()?,
+                "apiVersion" => list.api_version = map.next_value()?,
+                "kind" => list.kind = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -390,6 +412,7 @@ mod tests {
             ReadOptions {
                 strip: true,
                 share: None,
+                item_types: None,
             },
         )
     }
@@ -437,6 +460,7 @@ mod tests {
         let options = ReadOptions {
             strip: false,
             share: None,
+            item_types: None,
         };
         let list = read_with(LIST, 0, options).unwrap();
         let fields = list.items[0].metadata.managed_fields.as_ref().unwrap();
@@ -454,6 +478,7 @@ mod tests {
             let options = ReadOptions {
                 strip: true,
                 share: None,
+                item_types: None,
             };
             let list = read_with(LIST, chunk, options).unwrap();
             assert_eq!(names(&list), names(&whole), "chunks of {chunk}");
@@ -482,6 +507,7 @@ mod tests {
         let options = ReadOptions {
             strip: true,
             share: Some(find),
+            item_types: None,
         };
         let list = read_with(LIST, 5, options).unwrap();
         assert!(Arc::ptr_eq(&list.items[0], &cached));
@@ -513,6 +539,7 @@ mod tests {
         let options = ReadOptions {
             strip: true,
             share: None,
+            item_types: None,
         };
         let parallel = read_on(Some(runtime.handle().clone()), &json, 16 * 1024, options).unwrap();
         let inline = read(&json).unwrap();
@@ -544,7 +571,7 @@ mod tests {
             chunk in 0..8_usize,
         ) {
             let json = String::from_utf8(bytes).unwrap();
-            let options = ReadOptions { strip: true, share: None };
+            let options = ReadOptions { strip: true, share: None, item_types: None };
             let _ = read_with(&json, chunk, options);
         }
 
@@ -566,7 +593,7 @@ mod tests {
                 .collect();
             let json = serde_json::json!({ "metadata": { "resourceVersion": "5" }, "items": items })
                 .to_string();
-            let options = ReadOptions { strip: true, share: None };
+            let options = ReadOptions { strip: true, share: None, item_types: None };
             let list = read_with(&json, chunk, options).unwrap();
             proptest::prop_assert_eq!(names(&list), given.clone());
             proptest::prop_assert!(list.items.iter().all(|p| p.metadata.managed_fields.is_none()));
@@ -607,6 +634,7 @@ mod tests {
         let options = ReadOptions {
             strip: true,
             share: None,
+            item_types: None,
         };
         let mut reader = ListReader::<Pod>::new(options, None);
         let read = async move {
@@ -638,6 +666,7 @@ mod tests {
                 let options = ReadOptions {
                     strip: true,
                     share: None,
+                    item_types: None,
                 };
                 assert!(
                     read_with(bad, chunk, options).is_err(),

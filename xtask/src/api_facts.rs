@@ -6,8 +6,9 @@
 //!   formats, required fields, `$ref`s and the `x-kubernetes-*` extensions (patch strategies and
 //!   merge keys, list and map types, group-version-kinds);
 //! - every `staging/src/k8s.io/**/generated.proto`: the protobuf field numbers and types;
-//! - every `staging/src/k8s.io/**/types.go`: which fields are Go pointers or lack `omitempty`,
-//!   the two cases where a decoded zero value (`replicas: 0`, `name: ""`) stays in the JSON form.
+//! - every `staging/src/k8s.io/**/types.go`: which fields are Go pointers and which lack
+//!   `omitempty`, which decides whether a zero value (`replicas: 0`, `name: ""`) is in the JSON
+//!   form the real server writes.
 //!
 //! Keeps only what the kinds in [`ROOTS`] reach, drops every `description` (the facts carry over,
 //! Kubernetes' sentences do not), and writes `crates/fake-apiserver/facts/api.json` with sorted
@@ -141,7 +142,7 @@ fn build(dir: &Path) -> Result<Value, String> {
             mark_inline(&name, def, &mut fields)?;
         }
         if let Some(go) = go_fields.get(&name) {
-            mark_kept_zeros(go, &mut fields);
+            mark_go_encoding(go, &mut fields);
         }
         protobuf.insert(name, Value::Array(fields));
     }
@@ -238,16 +239,22 @@ struct GoField {
     omitempty: bool,
 }
 
-/// `"zero": true` on the protobuf fields whose zero value stays in the JSON form: a pointer
-/// (present means set) or a field without `omitempty`.
-fn mark_kept_zeros(go: &BTreeMap<String, GoField>, fields: &mut [Value]) {
+/// `"go"` on each protobuf field whose Go struct field is known: `"pointer"` (present means
+/// set, zero or not), `"omitempty"` (a zero value is left out of the JSON form) or `"always"`
+/// (in the JSON form even when zero).
+fn mark_go_encoding(go: &BTreeMap<String, GoField>, fields: &mut [Value]) {
     for field in fields {
         let name = field.get("name").and_then(Value::as_str).unwrap_or("");
-        if let Some(g) = go.get(name)
-            && (g.pointer || !g.omitempty)
-            && let Value::Object(map) = field
-        {
-            map.insert("zero".to_owned(), Value::Bool(true));
+        let Some(g) = go.get(name) else { continue };
+        let encoding = if g.pointer {
+            "pointer"
+        } else if g.omitempty {
+            "omitempty"
+        } else {
+            "always"
+        };
+        if let Value::Object(map) = field {
+            map.insert("go".to_owned(), Value::String(encoding.to_owned()));
         }
     }
 }

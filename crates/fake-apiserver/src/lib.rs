@@ -59,6 +59,7 @@
 //! of limits and the answers measured against a real kube-apiserver.
 #![forbid(unsafe_code)]
 
+mod defaults;
 mod discovery;
 mod error;
 mod faults;

@@ -29,7 +29,7 @@ use crate::schema::strategic::{self, StrategicError};
 use crate::schema::{self, Schema, openapi, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{discovery, partial, patch, scale, table, watch};
+use crate::{defaults, discovery, partial, patch, scale, table, watch};
 
 /// State shared by every request.
 ///
@@ -245,6 +245,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mut body = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
+            defaults::complete(&def, &mut body, true);
             let created = store.create(&def, ns, body)?.json.clone();
             Ok(fields::with_warnings(
                 bytes_response(StatusCode::CREATED, created),
@@ -265,6 +266,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mut body = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
+            defaults::complete(&def, &mut body, false);
             let updated = store.update(&def, ns, name, body, target.status)?;
             Ok(fields::with_warnings(
                 bytes_response(StatusCode::OK, updated.json.clone()),
@@ -286,13 +288,19 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                     Box::new(|patched| patched.to_string())
                 };
             let warnings = Arc::new(parking_lot::Mutex::new(Vec::new()));
-            let apply = fields::checked_patcher(
+            let checked = fields::checked_patcher(
                 patcher(&kind, body, shared.max_body_bytes, kind_schema)?,
                 kind_schema,
                 mode,
                 shown,
                 Arc::clone(&warnings),
             );
+            let defaulted = Arc::clone(&def);
+            let apply: Patcher = Box::new(move |old| {
+                let mut new = checked(old)?;
+                defaults::complete(&defaulted, &mut new, false);
+                Ok(new)
+            });
             let patched = store.modify(&def, ns, name, apply, target.status)?;
             let response = bytes_response(StatusCode::OK, patched.json.clone());
             Ok(fields::with_warnings(response, &warnings.lock()))

@@ -10,6 +10,7 @@
 pub(crate) mod fields;
 pub(crate) mod openapi;
 pub(crate) mod protobuf;
+pub(crate) mod roundtrip;
 pub(crate) mod strategic;
 
 use std::collections::HashMap;
@@ -90,7 +91,7 @@ impl Facts {
     }
 
     /// The protobuf fields of message `name` (`n`, `name`, `label`, `type`, and `key`, `inline`,
-    /// `zero` where they apply).
+    /// `go` where they apply).
     pub(crate) fn protobuf(&self, name: &str) -> Option<&[Value]> {
         self.protobuf.get(name)?.as_array().map(Vec::as_slice)
     }

@@ -214,7 +214,8 @@ fn message(name: &str, bytes: &[u8], depth: usize) -> Result<Value, String> {
                     }
                     continue;
                 }
-                if is_zero(&v) && field["zero"].as_bool() != Some(true) {
+                let kept = matches!(field["go"].as_str(), Some("pointer" | "always"));
+                if is_zero(&v) && !kept {
                     continue;
                 }
                 out.insert(key.to_owned(), v);
@@ -375,7 +376,7 @@ fn go_duration(nanos: i64) -> String {
 }
 
 /// Standard base64 with padding, as Go's JSON encodes `[]byte`.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -54,6 +54,9 @@ pub struct Expect {
     pub text: Option<&'static str>,
     /// Texts that must each be in one `Warning` header.
     pub warnings: Vec<&'static str>,
+    /// The whole body, once the fields that differ from run to run are taken out of both
+    /// (see [`without_volatile`]).
+    pub object: Option<Value>,
 }
 
 pub fn expect(code: u16, reason: &'static str) -> Expect {
@@ -66,10 +69,16 @@ pub fn expect(code: u16, reason: &'static str) -> Expect {
         paths: Vec::new(),
         text: None,
         warnings: Vec::new(),
+        object: None,
     }
 }
 
 impl Expect {
+    pub fn object(mut self, object: Value) -> Self {
+        self.object = Some(object);
+        self
+    }
+
     pub fn warning(mut self, text: &'static str) -> Self {
         self.warnings.push(text);
         self
@@ -289,6 +298,12 @@ fn compare(want: &Expect, answer: &Answer) -> Result<(), String> {
     {
         return Err(format!("message {}, expected {message:?}", body["message"]));
     }
+    if let Some(object) = &want.object {
+        let (got, want) = (without_volatile(body), without_volatile(object));
+        if got != want {
+            return Err(format!("object\n  {got}\nexpected\n  {want}"));
+        }
+    }
     for (pointer, value) in &want.paths {
         let got = body.pointer(pointer).unwrap_or(&Value::Null);
         if got != value {
@@ -322,6 +337,32 @@ fn compare(want: &Expect, answer: &Answer) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `object` without what differs between runs and servers: the uid, resourceVersion, creation
+/// time and namespace, `managedFields` (server-side apply's, not served here), and a service's
+/// allocated cluster IPs.
+pub fn without_volatile(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "namespace",
+            "managedFields",
+        ] {
+            meta.remove(key);
+        }
+    }
+    if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+        for key in ["clusterIP", "clusterIPs"] {
+            if spec.contains_key(key) {
+                spec.insert(key.to_owned(), Value::from("<allocated>"));
+            }
+        }
+    }
+    object
 }
 
 fn run_id() -> String {

@@ -42,7 +42,9 @@
 //! * Server-side apply answers 415; strategic merge patch, OpenAPI and field validation follow
 //!   the real schemas of the built-in kinds (derived from Kubernetes v1.32.13's API definitions),
 //!   and registered resources have none (a strategic merge patch on them is 415).
-//! * Pods have no graceful deletion period.
+//! * A pod bound to a node stays `Terminating` after its delete (no kubelet removes it) until a
+//!   delete with `gracePeriodSeconds: 0`; other pods are marked, then removed, as on a real
+//!   server.
 //! * A deleted namespace goes `Terminating` and stays, as on a bare kube-apiserver, unless the
 //!   namespace controller runs ([`Builder::namespace_controller`]): then it is emptied and
 //!   removed, as in a cluster.

@@ -307,7 +307,10 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         }
         Verb::Delete => {
             let bytes = read_body(shared, body).await?;
-            let pre = delete_preconditions(&bytes)?;
+            let mut pre = delete_preconditions(&bytes)?;
+            if pre.grace_period.is_none() {
+                pre.grace_period = query.get("gracePeriodSeconds").and_then(|g| g.parse().ok());
+            }
             let obj = store.delete(&def, ns, name, &pre)?;
             if obj.terminating {
                 // Kept until its finalizers are gone: the object, marked for deletion.
@@ -568,6 +571,7 @@ fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
     Ok(Preconditions {
         uid: text("uid"),
         resource_version: text("resourceVersion"),
+        grace_period: options.get("gracePeriodSeconds").and_then(Value::as_i64),
     })
 }
 

@@ -434,9 +434,28 @@ async fn delete_with_finalizers_and_preconditions() {
     api.create(&PostParams::default(), &pod("g", &[]))
         .await
         .unwrap();
-    // Gone at once: the answer is a Status of success naming it, as the real server's.
+    // A pod no node runs is gone at once, in two steps; the answer is the pod as marked for
+    // deletion, as the real server's.
     let gone = api
         .delete("g", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(gone.metadata.deletion_grace_period_seconds, Some(0));
+    assert!(gone.metadata.deletion_timestamp.is_some());
+    assert!(api.get_opt("g").await.unwrap().is_none());
+    // Any other object gone at once answers a Status of success naming it.
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(server.client(), "default");
+    let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+    cm.metadata.name = Some("c".into());
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let gone = configmaps
+        .delete("c", &DeleteParams::default())
         .await
         .unwrap()
         .right()
@@ -445,8 +464,49 @@ async fn delete_with_finalizers_and_preconditions() {
         gone.status,
         Some(kube::core::response::StatusSummary::Success)
     );
-    assert_eq!(gone.details.unwrap().name, "g");
-    assert!(api.get_opt("g").await.unwrap().is_none());
+    assert_eq!(gone.details.unwrap().name, "c");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pod_bound_to_a_node_stays_terminating_for_its_grace_period() {
+    let server = server().await;
+    let api = pods(&server, "default");
+    let mut bound = pod("bound", &[]);
+    bound.spec.get_or_insert_with(Default::default).node_name = Some("n1".into());
+    api.create(&PostParams::default(), &bound).await.unwrap();
+    let marked = api
+        .delete("bound", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    let kept = api.get("bound").await.unwrap();
+    assert_eq!(
+        kept.metadata.deletion_timestamp,
+        marked.metadata.deletion_timestamp
+    );
+    // A shorter grace replaces it, a longer one does not.
+    let shorter = DeleteParams {
+        grace_period_seconds: Some(10),
+        ..DeleteParams::default()
+    };
+    let marked = api.delete("bound", &shorter).await.unwrap().left().unwrap();
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(10));
+    let longer = DeleteParams {
+        grace_period_seconds: Some(60),
+        ..DeleteParams::default()
+    };
+    let marked = api.delete("bound", &longer).await.unwrap().left().unwrap();
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(10));
+    // A force delete (grace 0) removes it.
+    let force = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    api.delete("bound", &force).await.unwrap();
+    assert!(api.get_opt("bound").await.unwrap().is_none());
     server.shutdown().await;
 }
 
@@ -729,7 +789,11 @@ async fn direct_delete_is_a_delete_clients_see() {
     let before = server.resource_version();
     let deleted = server.delete("", "v1", "pods", "default", "gone").unwrap();
     assert_eq!(deleted["metadata"]["name"], "gone");
-    assert_eq!(server.resource_version(), before + 1, "a delete is a write");
+    assert_eq!(
+        server.resource_version(),
+        before + 2,
+        "a pod's delete is two writes: marked, then removed"
+    );
     let s = status(api.get("gone").await);
     assert_eq!(s.code, 404);
     // Twice, or an unknown resource: the 404 a DELETE would answer.

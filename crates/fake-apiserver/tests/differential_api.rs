@@ -172,8 +172,80 @@ fn workload_cases() -> Vec<Case> {
     cases
 }
 
+fn pod_on(ns: &str, name: &str, node: Option<&str>) -> Call {
+    let mut spec = json!({"containers": [{"name": "c", "image": "example/app:1"}]});
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+    }
+    call(
+        Method::POST,
+        format!("/api/v1/namespaces/{ns}/pods"),
+        JSON,
+        json!({"metadata": {"name": name}, "spec": spec}),
+    )
+}
+
+fn graceful_deletion_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "a pod no node runs: deleted at once, the answer is the pod as marked",
+            setup: Box::new(|ns| vec![create_namespace(ns), pod_on(ns, "p", None)]),
+            call: Box::new(|ns| delete(format!("/api/v1/namespaces/{ns}/pods/p"))),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .field("kind", "Pod")
+                    .path("/metadata/deletionGracePeriodSeconds", json!(0)),
+            ),
+        },
+        Case {
+            name: "a pod no node runs is gone after its delete",
+            setup: Box::new(|ns| {
+                vec![
+                    create_namespace(ns),
+                    pod_on(ns, "p", None),
+                    delete(format!("/api/v1/namespaces/{ns}/pods/p")),
+                ]
+            }),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/pods/p"))),
+            outcome: Outcome::Same(expect(404, "NotFound")),
+        },
+        Case {
+            name: "a bound pod stays terminating for its grace period",
+            setup: Box::new(|ns| {
+                vec![
+                    create_namespace(ns),
+                    pod_on(ns, "p", Some("n1")),
+                    delete(format!("/api/v1/namespaces/{ns}/pods/p")),
+                ]
+            }),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/pods/p"))),
+            outcome: Outcome::Same(
+                expect(200, "").path("/metadata/deletionGracePeriodSeconds", json!(30)),
+            ),
+        },
+        Case {
+            name: "a bound pod's force delete",
+            setup: Box::new(|ns| vec![create_namespace(ns), pod_on(ns, "p", Some("n1"))]),
+            call: Box::new(|ns| {
+                call(
+                    Method::DELETE,
+                    format!("/api/v1/namespaces/{ns}/pods/p"),
+                    JSON,
+                    json!({"gracePeriodSeconds": 0}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .field("kind", "Pod")
+                    .path("/metadata/deletionGracePeriodSeconds", json!(0)),
+            ),
+        },
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = field_selector_cases();
+    cases.extend(graceful_deletion_cases());
     cases.extend(workload_cases());
     cases
 }

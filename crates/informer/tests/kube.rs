@@ -256,6 +256,8 @@ async fn syncs_then_sees_changes_in_order_and_rewatches_without_relisting() {
     api.delete("b", &DeleteParams::default()).await.unwrap();
     assert_eq!(r.next().await, "add default/c false");
     assert_eq!(r.next().await, "update default/a");
+    // A pod is deleted in two steps, as on a real server: marked, then removed.
+    assert_eq!(r.next().await, "update default/b");
     assert_eq!(r.next().await, "delete default/b");
 
     let by_ns = r
@@ -284,6 +286,7 @@ async fn syncs_then_sees_changes_in_order_and_rewatches_without_relisting() {
     // The server drops every watch (a restart): the informer re-watches from its version.
     r.drop_watches_until_rewatch().await;
     api.delete("c", &DeleteParams::default()).await.unwrap();
+    assert_eq!(r.next().await, "update default/c");
     assert_eq!(r.next().await, "delete default/c");
     assert_eq!(r.lists(), 1, "no relist: {:?}", r.nexts());
     r.stop().await;

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 mod checks;
+mod graceful;
 mod list;
 mod namespaces;
 
@@ -117,11 +118,12 @@ pub(crate) struct Page {
     pub(crate) remaining: usize,
 }
 
-/// Preconditions carried by a delete.
+/// What a delete carries: its preconditions, and the grace period it asks for (pods only).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Preconditions {
     pub(crate) uid: Option<String>,
     pub(crate) resource_version: Option<String>,
+    pub(crate) grace_period: Option<i64>,
 }
 
 /// The objects of one resource.
@@ -152,6 +154,14 @@ pub(crate) struct Store {
 
 /// Namespaces the real server refuses to delete (its `NamespaceLifecycle` admission).
 const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+fn pods_key() -> ResourceKey {
+    ResourceKey {
+        group: String::new(),
+        version: "v1".into(),
+        plural: "pods".into(),
+    }
+}
 
 fn namespaces_key() -> ResourceKey {
     ResourceKey {
@@ -560,6 +570,9 @@ impl Store {
                 ),
             ));
         }
+        if rkey == pods_key() {
+            return Ok(self.delete_pod_locked(&mut state, &rkey, old, value, pre.grace_period));
+        }
         Ok(self.delete_locked(&mut state, &rkey, old, value))
     }
 
@@ -605,7 +618,11 @@ impl Store {
             .into_iter()
             .map(|old| {
                 let value = old.value();
-                self.delete_locked(&mut state, &rkey, old, value)
+                if rkey == pods_key() {
+                    self.delete_pod_locked(&mut state, &rkey, old, value, None)
+                } else {
+                    self.delete_locked(&mut state, &rkey, old, value)
+                }
             })
             .collect()
     }

@@ -52,7 +52,6 @@
 //! * `kubectl get` gets a two-column table (name, age) for every resource.
 //! * Metadata-only requests (`as=PartialObjectMetadata[List]`) get the objects' `metadata`
 //!   only; bookmarks and `ERROR` events are sent as usual.
-//! * `dryRun` is refused (400), never simulated, and never carried out.
 //! * Unknown fields of registered resources are kept; objects nested deeper than 100 levels are
 //!   refused.
 //!
@@ -63,6 +62,7 @@
 
 mod defaults;
 mod discovery;
+mod dry_run;
 mod error;
 mod faults;
 mod field_labels;

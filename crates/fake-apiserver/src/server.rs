@@ -29,7 +29,7 @@ use crate::schema::strategic::{self, StrategicError};
 use crate::schema::{self, Schema, openapi, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{defaults, discovery, partial, patch, scale, table, watch};
+use crate::{defaults, discovery, dry_run, partial, patch, scale, table, watch};
 
 /// State shared by every request.
 ///
@@ -124,11 +124,6 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     opts.fields
         .check(&target.def)
         .map_err(ApiError::bad_request)?;
-    if query.contains_key("dryRun") {
-        return Err(ApiError::bad_request(
-            "dryRun is not supported by this server",
-        ));
-    }
     let watching = target.legacy_watch || opts.watch;
     let verb = match (&parts.method, target.name.is_some()) {
         (&Method::GET, false) if watching => Verb::Watch,
@@ -140,6 +135,17 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         (&Method::DELETE, true) => Verb::Delete,
         (&Method::DELETE, false) => Verb::DeleteCollection,
         (m, _) => return Err(ApiError::method_not_allowed(&format!("{m} {path}"))),
+    };
+    let options_kind = match verb {
+        Verb::Create => Some("CreateOptions"),
+        Verb::Update => Some("UpdateOptions"),
+        Verb::Patch => Some("PatchOptions"),
+        Verb::Delete | Verb::DeleteCollection => Some("DeleteOptions"),
+        _ => None,
+    };
+    let dry = match options_kind {
+        Some(kind) => dry_run::from_query(query.get("dryRun").map(String::as_str), kind)?,
+        None => false,
     };
     let latency = shared.faults.latency();
     if !latency.is_zero() {
@@ -180,7 +186,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let replace: Patcher = Box::new(move |_| Ok(body));
             Ok(json_response(
                 StatusCode::OK,
-                &scale::update(store, &def, ns, name, replace)?,
+                &dry_run::during(dry, || scale::update(store, &def, ns, name, replace))?,
             ))
         }
         Verb::Patch if target.scale => {
@@ -190,7 +196,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let apply = patcher(&kind, body, shared.max_body_bytes, scale_schema)?;
             Ok(json_response(
                 StatusCode::OK,
-                &scale::update(store, &def, ns, name, apply)?,
+                &dry_run::during(dry, || scale::update(store, &def, ns, name, apply))?,
             ))
         }
         _ if target.scale => Err(ApiError::method_not_allowed(
@@ -246,7 +252,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             defaults::complete(&def, &mut body, true);
-            let created = store.create(&def, ns, body)?.json.clone();
+            let created = dry_run::during(dry, || store.create(&def, ns, body))?
+                .json
+                .clone();
             Ok(fields::with_warnings(
                 bytes_response(StatusCode::CREATED, created),
                 &warnings,
@@ -256,7 +264,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let body = read_json(shared, body).await?;
             Ok(bytes_response(
                 StatusCode::OK,
-                store.finalize_namespace(name, &body)?.json.clone(),
+                dry_run::during(dry, || store.finalize_namespace(name, &body))?
+                    .json
+                    .clone(),
             ))
         }
         _ if target.finalize => Err(ApiError::method_not_allowed(
@@ -267,7 +277,8 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             defaults::complete(&def, &mut body, false);
-            let updated = store.update(&def, ns, name, body, target.status)?;
+            let updated =
+                dry_run::during(dry, || store.update(&def, ns, name, body, target.status))?;
             Ok(fields::with_warnings(
                 bytes_response(StatusCode::OK, updated.json.clone()),
                 &warnings,
@@ -301,7 +312,8 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                 defaults::complete(&defaulted, &mut new, false);
                 Ok(new)
             });
-            let patched = store.modify(&def, ns, name, apply, target.status)?;
+            let patched =
+                dry_run::during(dry, || store.modify(&def, ns, name, apply, target.status))?;
             let response = bytes_response(StatusCode::OK, patched.json.clone());
             Ok(fields::with_warnings(response, &warnings.lock()))
         }
@@ -311,7 +323,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             if pre.grace_period.is_none() {
                 pre.grace_period = query.get("gracePeriodSeconds").and_then(|g| g.parse().ok());
             }
-            let obj = store.delete(&def, ns, name, &pre)?;
+            let obj = dry_run::during(dry || pre.dry_run, || store.delete(&def, ns, name, &pre))?;
             if obj.terminating {
                 // Kept until its finalizers are gone: the object, marked for deletion.
                 return Ok(bytes_response(StatusCode::OK, obj.json.clone()));
@@ -337,8 +349,10 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         }
         Verb::DeleteCollection => {
             let bytes = read_body(shared, body).await?;
-            delete_preconditions(&bytes)?;
-            let removed = store.delete_collection(&def, ns_path, &|o| opts.matches(o));
+            let pre = delete_preconditions(&bytes)?;
+            let removed = dry_run::during(dry || pre.dry_run, || {
+                store.delete_collection(&def, ns_path, &|o| opts.matches(o))
+            });
             let rv = store.current_rv();
             Ok(bytes_response(
                 StatusCode::OK,
@@ -552,15 +566,7 @@ fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
     let options: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
     })?;
-    // A dry run must never delete: refused like the `dryRun` query parameter.
-    if options
-        .get("dryRun")
-        .is_some_and(|d| !d.is_null() && d.as_array().is_none_or(|a| !a.is_empty()))
-    {
-        return Err(ApiError::bad_request(
-            "dryRun is not supported by this server",
-        ));
-    }
+    let dry_run = dry_run::from_options(&options)?;
     let pre = &options["preconditions"];
     let text = |k: &str| {
         pre.get(k)
@@ -572,6 +578,7 @@ fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
         uid: text("uid"),
         resource_version: text("resourceVersion"),
         grace_period: options.get("gracePeriodSeconds").and_then(Value::as_i64),
+        dry_run,
     })
 }
 

@@ -243,9 +243,78 @@ fn graceful_deletion_cases() -> Vec<Case> {
     ]
 }
 
+fn create_configmap(ns: &str, query: &str) -> Call {
+    call(
+        Method::POST,
+        format!("/api/v1/namespaces/{ns}/configmaps{query}"),
+        JSON,
+        json!({"metadata": {"name": "dry"}, "data": {"a": "b"}}),
+    )
+}
+
+fn dry_run_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "a dry-run create answers the object it would store, without a version",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| create_configmap(ns, "?dryRun=All")),
+            outcome: Outcome::Same(
+                expect(201, "")
+                    .path("/metadata/name", json!("dry"))
+                    .path("/metadata/resourceVersion", serde_json::Value::Null)
+                    .path("/data/a", json!("b")),
+            ),
+        },
+        Case {
+            name: "a dry-run create stores nothing",
+            setup: Box::new(|ns| vec![create_namespace(ns), create_configmap(ns, "?dryRun=All")]),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps/dry"))),
+            outcome: Outcome::Same(expect(404, "NotFound")),
+        },
+        Case {
+            name: "a dry-run patch answers the patched object and changes nothing",
+            setup: Box::new(|ns| {
+                vec![
+                    create_namespace(ns),
+                    create_configmap(ns, ""),
+                    call(
+                        Method::PATCH,
+                        format!("/api/v1/namespaces/{ns}/configmaps/dry?dryRun=All"),
+                        "application/merge-patch+json",
+                        json!({"data": {"a": "changed"}}),
+                    ),
+                ]
+            }),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps/dry"))),
+            outcome: Outcome::Same(expect(200, "").path("/data/a", json!("b"))),
+        },
+        Case {
+            name: "an unsupported dryRun",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| create_configmap(ns, "?dryRun=Bogus")),
+            outcome: Outcome::Same(expect(422, "Invalid").message(
+                "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Bogus\"}: supported values: \"All\"",
+            )),
+        },
+        Case {
+            name: "a dry-run delete of a namespace's configmaps deletes none",
+            setup: Box::new(|ns| {
+                vec![
+                    create_namespace(ns),
+                    create_configmap(ns, ""),
+                    delete(format!("/api/v1/namespaces/{ns}/configmaps?dryRun=All")),
+                ]
+            }),
+            call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps/dry"))),
+            outcome: Outcome::Same(expect(200, "")),
+        },
+    ]
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = field_selector_cases();
     cases.extend(graceful_deletion_cases());
+    cases.extend(dry_run_cases());
     cases.extend(workload_cases());
     cases
 }

@@ -231,11 +231,19 @@ async fn a_dry_run_delete_never_deletes() {
         dry_run: true,
         ..DeleteParams::default()
     };
-    let st = status(api.delete("keep", &dry).await);
-    assert_eq!(st.code, 400);
-    let st = status(api.delete_collection(&dry, &ListParams::default()).await);
-    assert_eq!(st.code, 400);
+    // Simulated, as on the real server: the answer of a delete, and nothing deleted.
+    let rv = server.resource_version();
+    let answer = api.delete("keep", &dry).await.unwrap().left().unwrap();
+    assert!(answer.metadata.deletion_timestamp.is_some());
+    let listed = api
+        .delete_collection(&dry, &ListParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
     api.get("keep").await.expect("still there");
+    assert_eq!(server.resource_version(), rv, "no write");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! `kubectl` with its default flags on manifests: `apply -f` (create, change, prune a label),
 //! `create -f` and `replace -f` validated on the server, `patch` of every type (strategic with
-//! merge keys and directives), `edit` with a scripted editor, and `explain`. Each outcome is the
-//! one a real kube-apiserver v1.32 gives (see `docs/fake-apiserver.md`).
+//! merge keys and directives), `edit` with a scripted editor, `explain`, `diff` and server-side
+//! dry runs. Each outcome is the one a real kube-apiserver v1.32 gives (see
+//! `docs/fake-apiserver.md`).
 //! Skipped, loudly, where `kubectl` is not installed.
 
 mod common;
@@ -202,5 +203,39 @@ async fn edit_with_a_scripted_editor_and_explain() {
     );
     let (ok, out) = k.run(&["explain", "pods.spec.nosuchfield"]);
     assert!(!ok, "{out}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_and_server_side_dry_runs_change_nothing() {
+    if skip("diff_and_server_side_dry_runs_change_nothing") {
+        return;
+    }
+    let server = server().await;
+    let k = Kubectl::new(&server, "kubectl-dry");
+    let web = k.file("web.yaml", DEPLOYMENT);
+    assert!(k.run(&["apply", "-f", &web]).0);
+    let (ok, out) = k.run(&["diff", "-f", &web]);
+    assert!(
+        ok && out.is_empty(),
+        "no difference: exit 0, nothing printed: {out}"
+    );
+    let more = k.file(
+        "more.yaml",
+        &DEPLOYMENT.replace("replicas: 2", "replicas: 3"),
+    );
+    let (ok, out) = k.run(&["diff", "-f", &more]);
+    assert!(
+        !ok && out.contains("-  replicas: 2") && out.contains("+  replicas: 3"),
+        "{out}"
+    );
+    let (ok, out) = k.run(&["apply", "--dry-run=server", "-f", &more]);
+    assert!(ok && out.contains("(server dry run)"), "{out}");
+    let (ok, out) = k.run(&["delete", "deployment", "web", "--dry-run=server"]);
+    assert!(ok && out.contains("(server dry run)"), "{out}");
+    assert_eq!(
+        jsonpath(&k, &["deployment", "web"], "{.spec.replicas}"),
+        "2"
+    );
     server.shutdown().await;
 }

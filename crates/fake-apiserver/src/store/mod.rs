@@ -124,6 +124,8 @@ pub(crate) struct Preconditions {
     pub(crate) uid: Option<String>,
     pub(crate) resource_version: Option<String>,
     pub(crate) grace_period: Option<i64>,
+    /// `dryRun: ["All"]` in the `DeleteOptions` body.
+    pub(crate) dry_run: bool,
 }
 
 /// The objects of one resource.
@@ -637,6 +639,20 @@ impl Store {
         prev: Option<Arc<Obj>>,
         kind: EventKind,
     ) -> Arc<Obj> {
+        if crate::dry_run::active() {
+            // What would be stored, at the version it has now (none for a create); nothing
+            // is stored and no one is told.
+            let rv = prev.as_ref().map_or(0, |p| p.rv);
+            match &prev {
+                Some(p) => value["metadata"]["resourceVersion"] = Value::from(p.rv.to_string()),
+                None => {
+                    if let Some(meta) = value["metadata"].as_object_mut() {
+                        meta.remove("resourceVersion");
+                    }
+                }
+            }
+            return Obj::build(&value, rv);
+        }
         state.rv += 1;
         let rv = state.rv;
         value["metadata"]["resourceVersion"] = Value::from(rv.to_string());

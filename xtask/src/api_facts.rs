@@ -38,6 +38,8 @@ const ROOTS: &[(&str, &str, &str)] = &[
     ("batch", "v1", "CronJob"),
     ("coordination.k8s.io", "v1", "Lease"),
     ("autoscaling", "v1", "Scale"),
+    ("authentication.k8s.io", "v1", "SelfSubjectReview"),
+    ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
 ];
 
 /// Definitions the server answers with or reads besides the kinds.

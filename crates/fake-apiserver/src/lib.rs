@@ -76,6 +76,7 @@ mod meta;
 mod partial;
 mod patch;
 mod resources;
+mod reviews;
 mod scale;
 mod schema;
 mod selector;

@@ -90,6 +90,10 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
     if let Some(response) = openapi(shared, &path, &parts.headers) {
         return response;
     }
+    if let Some(review) = crate::reviews::answer(&parts.method, &path) {
+        let body = read_object(shared, body, &parts.headers).await?;
+        return review(body).map(|answer| json_response(StatusCode::CREATED, &answer));
+    }
     let route = route(shared, &path)?;
     let target = match route {
         Route::Version => return Ok(json_response(StatusCode::OK, &discovery::version())),

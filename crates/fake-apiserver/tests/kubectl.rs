@@ -76,6 +76,11 @@ async fn kubectl_smoke() {
     assert!(ok && out.trim() == "4", "{out}");
     let (ok, out) = k.run(&["get", "--raw", "/readyz"]);
     assert!(ok && out.trim() == "ok", "{out}");
+    // Every client is the cluster admin, allowed everything.
+    let (ok, out) = k.run(&["auth", "whoami"]);
+    assert!(ok && out.contains("system:admin"), "{out}");
+    let (ok, out) = k.run(&["auth", "can-i", "delete", "pods"]);
+    assert!(ok && out.trim() == "yes", "{out}");
     // The server says v1.32, the version its answers are compared against.
     let (ok, out) = k.run(&["version"]);
     assert!(ok && out.contains("Server Version: v1.32."), "{out}");

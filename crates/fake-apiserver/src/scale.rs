@@ -50,7 +50,7 @@ pub(crate) fn scale_of(deployment: &Value) -> Value {
 }
 
 /// A label selector object as the string form (`a=b,tier in (web,db)`).
-fn selector_string(selector: &Value) -> String {
+pub(crate) fn selector_string(selector: &Value) -> String {
     let mut parts: Vec<String> = selector
         .get("matchLabels")
         .and_then(Value::as_object)

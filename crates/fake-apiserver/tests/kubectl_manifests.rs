@@ -239,3 +239,52 @@ async fn diff_and_server_side_dry_runs_change_nothing() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_prints_the_real_columns() {
+    if skip("get_prints_the_real_columns") {
+        return;
+    }
+    let server = server().await;
+    let k = Kubectl::new(&server, "kubectl-columns");
+    let web = k.file("web.yaml", DEPLOYMENT);
+    assert!(k.run(&["apply", "-f", &web]).0);
+    let header = |out: &str| {
+        out.lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (ok, out) = k.run(&["get", "deployments"]);
+    assert!(ok, "{out}");
+    assert_eq!(header(&out), "NAME READY UP-TO-DATE AVAILABLE AGE");
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..4], ["web", "0/2", "0", "0"], "{out}");
+    let (ok, out) = k.run(&["get", "deployments", "-o", "wide"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        header(&out),
+        "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR"
+    );
+    assert!(
+        out.contains("main         example/web:1   app=web"),
+        "{out}"
+    );
+    let svc = k.file(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n",
+    );
+    assert!(k.run(&["apply", "-f", &svc]).0);
+    let (ok, out) = k.run(&["get", "services"]);
+    assert!(ok, "{out}");
+    assert_eq!(header(&out), "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE");
+    assert!(out.contains("ClusterIP") && out.contains("80/TCP"), "{out}");
+    server.shutdown().await;
+}

@@ -87,22 +87,22 @@ mod tests {
         assert!(!active());
         assert!(during(true, active));
         assert!(!active());
-        assert!(during(true, || during(false, active)) == false);
+        assert!(!during(true, || during(false, active)));
         assert!(!during(false, active));
     }
 
     #[test]
     fn values_other_than_all_are_refused_as_the_real_server_words_it() {
-        assert_eq!(from_query(Some("All"), "CreateOptions").unwrap(), true);
-        assert_eq!(from_query(None, "CreateOptions").unwrap(), false);
+        assert!(from_query(Some("All"), "CreateOptions").unwrap());
+        assert!(!from_query(None, "CreateOptions").unwrap());
         let err = from_query(Some("Bogus"), "CreateOptions").unwrap_err();
         assert_eq!(err.code, 422);
         assert_eq!(
             err.message,
             "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Bogus\"}: supported values: \"All\""
         );
-        assert_eq!(from_options(&json!({"dryRun": ["All"]})).unwrap(), true);
-        assert_eq!(from_options(&json!({})).unwrap(), false);
+        assert!(from_options(&json!({"dryRun": ["All"]})).unwrap());
+        assert!(!from_options(&json!({})).unwrap());
         assert!(from_options(&json!({"dryRun": ["Nope"]})).is_err());
     }
 }

@@ -70,6 +70,7 @@ mod field_labels;
 pub mod fuzzing;
 mod handle;
 mod history;
+mod kind_validation;
 mod limits;
 mod list;
 mod meta;

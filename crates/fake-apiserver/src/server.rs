@@ -29,7 +29,7 @@ use crate::schema::strategic::{self, StrategicError};
 use crate::schema::{self, Schema, openapi, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{defaults, discovery, dry_run, partial, patch, scale, table, watch};
+use crate::{defaults, discovery, dry_run, kind_validation, partial, patch, scale, table, watch};
 
 /// State shared by every request.
 ///
@@ -256,9 +256,11 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             defaults::complete(&def, &mut body, true);
-            let created = dry_run::during(dry, || store.create(&def, ns, body))?
-                .json
-                .clone();
+            let created = dry_run::during(dry, || {
+                store.create_checked(&def, ns, body, &|o| kind_validation::validate(&def, o))
+            })?
+            .json
+            .clone();
             Ok(fields::with_warnings(
                 bytes_response(StatusCode::CREATED, created),
                 &warnings,
@@ -281,6 +283,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
             let warnings = fields::check_body(&mut body, &def, mode)?;
             defaults::complete(&def, &mut body, false);
+            kind_validation::validate(&def, &body)?;
             let updated =
                 dry_run::during(dry, || store.update(&def, ns, name, body, target.status))?;
             Ok(fields::with_warnings(
@@ -314,6 +317,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let apply: Patcher = Box::new(move |old| {
                 let mut new = checked(old)?;
                 defaults::complete(&defaulted, &mut new, false);
+                kind_validation::validate(&defaulted, &new)?;
                 Ok(new)
             });
             let patched =

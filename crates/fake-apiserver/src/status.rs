@@ -112,10 +112,15 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!(
-                "{qualified_kind} \"{name}\" is invalid: {}",
-                text.join(", ")
-            ),
+            // One cause is printed as it is, several as a bracketed list, as Go aggregates them.
+            if text.len() == 1 {
+                format!("{qualified_kind} \"{name}\" is invalid: {}", text[0])
+            } else {
+                format!(
+                    "{qualified_kind} \"{name}\" is invalid: [{}]",
+                    text.join(", ")
+                )
+            },
         )
         .with_details(details)
     }

@@ -144,7 +144,8 @@ async fn the_namespace_controller_empties_a_deleted_namespace_then_removes_it() 
 #[tokio::test]
 async fn generate_name() {
     let server = server().await;
-    let mut p = Pod::default();
+    let mut p = pod("", &[]);
+    p.metadata.name = None;
     p.metadata.generate_name = Some("web-".into());
     let a = pods(&server, "default")
         .create(&PostParams::default(), &p)
@@ -223,7 +224,8 @@ async fn generation_bumps_on_spec_changes_only_and_status_is_a_subresource() {
     let d: Deployment = serde_json::from_value(json!({
         "metadata": { "name": "d" },
         "spec": { "replicas": 1, "selector": { "matchLabels": { "a": "b" } },
-                  "template": { "metadata": { "labels": { "a": "b" } }, "spec": { "containers": [] } } }
+                  "template": { "metadata": { "labels": { "a": "b" } },
+                                "spec": { "containers": [{ "name": "c", "image": "x" }] } } }
     }))
     .unwrap();
     api.create(&PostParams::default(), &d).await.unwrap();
@@ -726,7 +728,7 @@ async fn bad_input_is_a_status_4xx_and_leaves_the_store_alone() {
         Method::POST,
         pods_path,
         "application/json",
-        br#"{"metadata":{"name":"ok"}}"#.to_vec(),
+        br#"{"metadata":{"name":"ok"},"spec":{"containers":[{"name":"c","image":"x"}]}}"#.to_vec(),
     )
     .await;
     assert_eq!(code, 201);

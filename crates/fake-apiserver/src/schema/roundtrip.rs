@@ -106,13 +106,17 @@ fn normalize_depth(object: &mut Value, name: &str, depth: usize) {
 /// Whether Go's `omitempty` leaves this value out: a zero scalar, an empty list or map (a
 /// struct never is).
 fn is_empty(value: &Value, is_struct: bool) -> bool {
+    if is_struct {
+        // `omitempty` never leaves out a struct, whatever its JSON form (an int-or-string 0).
+        return value.is_null();
+    }
     match value {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
         Value::Bool(b) => !b,
         Value::Number(n) => n.as_f64() == Some(0.0),
         Value::Array(items) => items.is_empty(),
-        Value::Object(map) => !is_struct && map.is_empty(),
+        Value::Object(map) => map.is_empty(),
     }
 }
 

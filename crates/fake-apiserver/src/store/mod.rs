@@ -289,7 +289,19 @@ impl Store {
         &self,
         def: &ResourceDef,
         ns: &str,
+        body: Value,
+    ) -> Result<Arc<Obj>, ApiError> {
+        self.create_checked(def, ns, body, &|_| Ok(()))
+    }
+
+    /// [`create`](Self::create), with `check` run where the real server validates: after the
+    /// request's own checks (kind, namespace), before anything is stored.
+    pub(crate) fn create_checked(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
         mut body: Value,
+        check: &dyn Fn(&Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Obj>, ApiError> {
         check_type(def, &mut body)?;
         let uid = self.uids.next();
@@ -365,6 +377,7 @@ impl Store {
             },
             name.clone(),
         );
+        check(&body)?;
         check_object(&def.kind, &name, &body, self.max_object_bytes)?;
 
         let mut state = self.state.lock();

@@ -33,9 +33,18 @@ pub fn pods(server: &ServerHandle, ns: &str) -> Api<Pod> {
     Api::namespaced(server.client(), ns)
 }
 
+/// A valid pod (one container with an image, as the server requires) with these labels.
 pub fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
     let mut pod = Pod::default();
     pod.metadata.name = Some(name.to_owned());
+    pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+        containers: vec![k8s_openapi::api::core::v1::Container {
+            name: "c".to_owned(),
+            image: Some("example/app:1".to_owned()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
     if !labels.is_empty() {
         pod.metadata.labels = Some(
             labels

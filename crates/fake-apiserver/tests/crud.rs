@@ -7,7 +7,7 @@ use axum::http::Method;
 use common::*;
 use fake_apiserver::FakeApiServer;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PodStatus};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 

@@ -30,6 +30,11 @@ impl Kubectl {
         Self { dir, kubeconfig }
     }
 
+    /// The kubeconfig's path, for commands run by hand.
+    pub fn kubeconfig(&self) -> &str {
+        self.kubeconfig.to_str().unwrap_or_default()
+    }
+
     /// Write `contents` to a file in the folder; its path.
     pub fn file(&self, name: &str, contents: &str) -> String {
         let path = self.dir.join(name);

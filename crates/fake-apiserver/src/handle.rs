@@ -22,9 +22,9 @@ pub const DEFAULT_HISTORY: usize = 100_000;
 /// Bytes of objects the kept events may hold by default (each event counts the object it
 /// carries): past this, the oldest events go first, whatever their number.
 pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
-/// Bookmark period by default: short, so tests see bookmarks quickly (a real server sends one
-/// about every minute).
-pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
+/// Bookmark period by default: a minute, as kube-apiserver's watch cache sends them. A test
+/// that wants to see bookmarks soon sets a shorter one ([`Builder::bookmark_interval`]).
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a watch may wait for its client to read before it is closed, by default.
 pub const DEFAULT_SLOW_WATCHER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may take to send a request head by default (kube-apiserver's
@@ -124,7 +124,8 @@ impl Builder {
         self
     }
 
-    /// Period of BOOKMARK events on watches that allow them.
+    /// Period of BOOKMARK events on watches that allow them (default
+    /// [`DEFAULT_BOOKMARK_INTERVAL`], a minute, as on a real server).
     #[must_use]
     pub fn bookmark_interval(mut self, period: Duration) -> Self {
         self.bookmark_interval = period.max(Duration::from_millis(1));

@@ -60,6 +60,7 @@
 //! of limits and the answers measured against a real kube-apiserver.
 #![forbid(unsafe_code)]
 
+mod decode;
 mod defaults;
 mod discovery;
 mod dry_run;

@@ -91,12 +91,22 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         return response;
     }
     if let Some(review) = crate::reviews::answer(&parts.method, &path) {
-        let body = read_object(shared, body, &parts.headers).await?;
+        let (body, _) = read_object(shared, body, &parts.headers).await?;
         return review(body).map(|answer| json_response(StatusCode::CREATED, &answer));
     }
     let route = route(shared, &path)?;
     let target = match route {
         Route::Version => return Ok(json_response(StatusCode::OK, &discovery::version())),
+        Route::Api | Route::Apis if discovery::wants_aggregated(accept_of(&parts.headers)) => {
+            let core = matches!(route, Route::Api);
+            let doc = discovery::aggregated(&shared.registry.read(), core);
+            let mut response = json_response(StatusCode::OK, &doc);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(discovery::AGGREGATED),
+            );
+            return Ok(response);
+        }
         Route::Api => {
             return Ok(json_response(
                 StatusCode::OK,
@@ -252,9 +262,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
                     "create on a status subresource",
                 ));
             }
-            let mut body = read_object(shared, body, &parts.headers).await?;
+            let (mut body, repeated) = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
-            let warnings = fields::check_body(&mut body, &def, mode)?;
+            let warnings = fields::check_body(&mut body, &def, mode, repeated)?;
             defaults::complete(&def, &mut body, true);
             let created = dry_run::during(dry, || {
                 store.create_checked(&def, ns, body, &|o| kind_validation::validate(&def, o))
@@ -279,9 +289,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             "only PUT on a namespace's finalize subresource",
         )),
         Verb::Update => {
-            let mut body = read_object(shared, body, &parts.headers).await?;
+            let (mut body, repeated) = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
-            let warnings = fields::check_body(&mut body, &def, mode)?;
+            let warnings = fields::check_body(&mut body, &def, mode, repeated)?;
             defaults::complete(&def, &mut body, false);
             kind_validation::validate(&def, &body)?;
             let updated =
@@ -393,6 +403,14 @@ fn health(path: &str, query: Option<&str>) -> Option<Response> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Some(response)
+}
+
+/// The `Accept` header, or `""`.
+fn accept_of(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// The `fieldValidation` query parameter, if given.
@@ -544,13 +562,21 @@ async fn read_json(shared: &Shared, body: Body) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-/// A create or update body: JSON, or Kubernetes' protobuf encoding of a built-in kind.
-async fn read_object(shared: &Shared, body: Body, headers: &HeaderMap) -> Result<Value, ApiError> {
-    if content_type(headers) != protobuf::MEDIA_TYPE {
-        return read_json(shared, body).await;
-    }
+/// A create or update body: JSON (read as Go reads it: repeated keys merged, and their paths
+/// returned), or Kubernetes' protobuf encoding of a built-in kind.
+async fn read_object(
+    shared: &Shared,
+    body: Body,
+    headers: &HeaderMap,
+) -> Result<(Value, Vec<String>), ApiError> {
     let bytes = read_body(shared, body).await?;
-    protobuf::decode(&bytes).map_err(ApiError::bad_request)
+    if content_type(headers) == protobuf::MEDIA_TYPE {
+        return protobuf::decode(&bytes)
+            .map(|v| (v, Vec::new()))
+            .map_err(ApiError::bad_request);
+    }
+    crate::decode::parse(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 fn content_type(headers: &HeaderMap) -> String {

@@ -256,8 +256,39 @@ fn strategic_cases() -> Vec<Case> {
     ]
 }
 
+const REPEATED: &str = r#"{"metadata":{"name":"dup","labels":{"a":"1","a":"2"}},"data":{"k":"1"},"data":{"j":"2"},"bogus":1}"#;
+
 fn validation_cases() -> Vec<Case> {
     vec![
+        Case {
+            name: "repeated keys: objects merged, each repeat a warning",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| {
+                call_raw(Method::POST, format!("/api/v1/namespaces/{ns}/configmaps"), JSON, REPEATED)
+            }),
+            outcome: Outcome::Same(
+                expect(201, "")
+                    .warning(r#"duplicate field \"metadata.labels.a\""#)
+                    .warning(r#"duplicate field \"data\""#)
+                    .path("/data", json!({"k": "1", "j": "2"}))
+                    .path("/metadata/labels/a", json!("2")),
+            ),
+        },
+        Case {
+            name: "repeated keys under Strict",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| {
+                call_raw(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps?fieldValidation=Strict"),
+                    JSON,
+                    REPEATED,
+                )
+            }),
+            outcome: Outcome::Same(expect(400, "BadRequest").message(
+                r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "metadata.labels.a", duplicate field "data", unknown field "bogus""#,
+            )),
+        },
         Case {
             name: "an unknown field, no fieldValidation: dropped with a warning",
             setup: Box::new(|ns| vec![create_namespace(ns)]),

@@ -56,16 +56,25 @@ impl FieldValidation {
 }
 
 /// Check a create or update body of `def`'s kind in place: the warnings to send, or the real
-/// server's 400 for a value of the wrong type or (under `Strict`) an unknown field.
+/// server's 400 for a value of the wrong type or (under `Strict`) an unknown or repeated field
+/// (`duplicates`: the paths of the keys the body repeats).
 pub(crate) fn check_body(
     body: &mut Value,
     def: &ResourceDef,
     mode: FieldValidation,
+    duplicates: Vec<String>,
 ) -> Result<Vec<String>, ApiError> {
-    let Some(schema) = facts().kind(&def.group, &def.version, &def.kind) else {
-        return Ok(Vec::new());
+    let mut found = match facts().kind(&def.group, &def.version, &def.kind) {
+        Some(schema) => check(body, schema),
+        None => Findings::default(),
     };
-    let found = check(body, schema);
+    // Repeated keys (found while the body was read) come first.
+    let mut repeated: Vec<String> = duplicates
+        .iter()
+        .map(|path| format!("duplicate field \"{path}\""))
+        .collect();
+    repeated.append(&mut found.unknown);
+    found.unknown = repeated;
     let refuse = |why: String| {
         ApiError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",
@@ -137,7 +146,8 @@ pub(crate) fn with_warnings(mut response: Response, warnings: &[String]) -> Resp
 /// What the check found in an object.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Findings {
-    /// `unknown field "spec.foo"`, one per unknown field (each already removed).
+    /// `unknown field "spec.foo"` (or `duplicate field "..."`), one per unknown field (each
+    /// already removed).
     pub(crate) unknown: Vec<String>,
     /// The first value of a wrong type, as Go's decoder words it.
     pub(crate) type_error: Option<String>,

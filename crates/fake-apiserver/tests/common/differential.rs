@@ -20,6 +20,8 @@ pub struct Call {
     pub path: String,
     pub content_type: &'static str,
     pub body: Value,
+    /// Sent instead of `body` when set: bytes a `Value` cannot hold (a repeated key).
+    pub raw: Option<&'static str>,
 }
 
 pub fn call(
@@ -33,6 +35,20 @@ pub fn call(
         path: path.into(),
         content_type,
         body,
+        raw: None,
+    }
+}
+
+/// A request whose body is sent exactly as written.
+pub fn call_raw(
+    method: Method,
+    path: impl Into<String>,
+    content_type: &'static str,
+    raw: &'static str,
+) -> Call {
+    Call {
+        raw: Some(raw),
+        ..call(method, path, content_type, Value::Null)
     }
 }
 
@@ -201,7 +217,9 @@ pub struct Answer {
 
 /// Sends `call` with `{ns}` already in its path.
 pub async fn send(client: &Client, call: &Call) -> Answer {
-    let body = if call.body.is_null() {
+    let body = if let Some(raw) = call.raw {
+        raw.as_bytes().to_vec()
+    } else if call.body.is_null() {
         Vec::new()
     } else {
         serde_json::to_vec(&call.body).expect("a value serializes")

@@ -7,8 +7,8 @@
 //! through HTTP, before the object is checked and stored; [`on_create`] adds what only a create
 //! sets (a pod's priority, tolerations and status; a service's cluster IP).
 //!
-//! Not done: a Job's generated selector and `controller-uid` labels (they need the uid the
-//! store assigns); a DaemonSet's `deprecated.daemonset.template.generation` annotation is set on
+//! A Job's selector and `controller-uid` labels are made from its uid once the store has given
+//! it one ([`with_uid`]). Not done: a DaemonSet's `deprecated.daemonset.template.generation` annotation is set on
 //! create but not moved when an update changes the template; the service account a pod is given
 //! (the real server's ServiceAccount admission, off on the reference server).
 
@@ -168,6 +168,46 @@ pub(crate) fn complete(def: &ResourceDef, object: &mut Value, create: bool) {
         on_create(def, object);
     }
     crate::schema::roundtrip::normalize(object, name);
+}
+
+/// What a create sets once the object has its uid: a Job's selector and labels
+/// (`batch.kubernetes.io/controller-uid` and `batch.kubernetes.io/job-name`, and their old
+/// unprefixed forms), unless it chose its own selector (`manualSelector: true`).
+pub(crate) fn with_uid(def: &ResourceDef, object: &mut Value) {
+    if (def.group.as_str(), def.kind.as_str()) != ("batch", "Job")
+        || object["spec"]["manualSelector"] == true
+    {
+        return;
+    }
+    let uid = object["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let labels = [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ];
+    let template = &mut object["spec"]["template"];
+    set(template, "metadata", json!({}));
+    set(&mut template["metadata"], "labels", json!({}));
+    for (key, value) in labels {
+        set(&mut template["metadata"]["labels"], key, json!(value));
+    }
+    let selector = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    set(&mut object["spec"], "selector", selector);
+    // The job itself carries the template's labels when it has none of its own.
+    if object["metadata"]["labels"]
+        .as_object()
+        .is_none_or(Map::is_empty)
+    {
+        object["metadata"]["labels"] = object["spec"]["template"]["metadata"]["labels"].clone();
+    }
 }
 
 /// Sets `key` of an object to `value` unless it holds something already.
@@ -354,5 +394,29 @@ mod tests {
             s,
             json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"a": "Yg==", "c": "ZA=="}})
         );
+    }
+
+    #[test]
+    fn a_job_selects_its_pods_by_its_uid() {
+        let jobs = ResourceDef::new("batch", "v1", "Job", "jobs");
+        let mut job =
+            json!({"metadata": {"name": "j", "uid": "u-1"}, "spec": {"template": {"spec": {}}}});
+        with_uid(&jobs, &mut job);
+        assert_eq!(
+            job["spec"]["selector"],
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}})
+        );
+        assert_eq!(
+            job["spec"]["template"]["metadata"]["labels"]["controller-uid"],
+            "u-1"
+        );
+        assert_eq!(
+            job["metadata"]["labels"]["batch.kubernetes.io/job-name"],
+            "j"
+        );
+        let mut manual =
+            json!({"metadata": {"name": "m", "uid": "u-2"}, "spec": {"manualSelector": true}});
+        with_uid(&jobs, &mut manual);
+        assert!(manual["spec"].get("selector").is_none());
     }
 }

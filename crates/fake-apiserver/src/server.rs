@@ -267,7 +267,10 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             let warnings = fields::check_body(&mut body, &def, mode, repeated)?;
             defaults::complete(&def, &mut body, true);
             let created = dry_run::during(dry, || {
-                store.create_checked(&def, ns, body, &|o| kind_validation::validate(&def, o))
+                store.create_checked(&def, ns, body, &|o| {
+                    defaults::with_uid(&def, o);
+                    kind_validation::validate(&def, o)
+                })
             })?
             .json
             .clone();

@@ -115,6 +115,27 @@ fn cases() -> Vec<Case> {
                     "schedule": "*/5 * * * *", "successfulJobsHistoryLimit": 3, "suspend": false},
                 "status": {}}),
         ),
+        Case {
+            name: "a job's selector and labels come from its uid",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| {
+                call(
+                    Method::POST,
+                    format!("/apis/batch/v1/namespaces/{ns}/jobs"),
+                    JSON,
+                    json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {
+                        "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(201, "")
+                    .path("/metadata/labels/job-name", json!("j"))
+                    .path("/metadata/labels/batch.kubernetes.io~1job-name", json!("j"))
+                    .path("/spec/template/metadata/labels/job-name", json!("j"))
+                    .path("/spec/backoffLimit", json!(6))
+                    .path("/spec/podReplacementPolicy", json!("TerminatingOrFailed")),
+            ),
+        },
         created(
             "a service",
             "/api/v1/namespaces/{ns}/services",

@@ -295,13 +295,14 @@ impl Store {
     }
 
     /// [`create`](Self::create), with `check` run where the real server validates: after the
-    /// request's own checks (kind, namespace), before anything is stored.
+    /// request's own checks (kind, namespace) and once the object has its uid, before anything
+    /// is stored. `check` may still change the object (a Job's selector is made from its uid).
     pub(crate) fn create_checked(
         &self,
         def: &ResourceDef,
         ns: &str,
         mut body: Value,
-        check: &dyn Fn(&Value) -> Result<(), ApiError>,
+        check: &dyn Fn(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Obj>, ApiError> {
         check_type(def, &mut body)?;
         let uid = self.uids.next();
@@ -377,7 +378,7 @@ impl Store {
             },
             name.clone(),
         );
-        check(&body)?;
+        check(&mut body)?;
         check_object(&def.kind, &name, &body, self.max_object_bytes)?;
 
         let mut state = self.state.lock();

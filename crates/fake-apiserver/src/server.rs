@@ -26,7 +26,7 @@ use crate::list::{self, ListOptions};
 use crate::resources::{Registry, ResourceDef};
 use crate::schema::fields::{self, FieldValidation};
 use crate::schema::strategic::{self, StrategicError};
-use crate::schema::{self, Schema, openapi, protobuf};
+use crate::schema::{self, Schema, openapi, openapi_proto, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
 use crate::{defaults, discovery, dry_run, kind_validation, partial, patch, scale, table, watch};
@@ -431,11 +431,20 @@ fn openapi(shared: &Shared, path: &str, headers: &HeaderMap) -> Option<Result<Re
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("*/*");
+            if openapi_proto::wanted(accept) {
+                let bytes = openapi_proto::encode(&openapi::v2(&registry));
+                let mut response = bytes_response(StatusCode::OK, Bytes::from(bytes));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(openapi_proto::MEDIA_TYPE),
+                );
+                return Some(Ok(response));
+            }
             if !(accept.contains("json") || accept.contains("*/*")) {
                 return Some(Err(ApiError::new(
                     406,
                     "NotAcceptable",
-                    "only the following media types are accepted: application/json",
+                    "only the following media types are accepted: application/json, application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
                 )));
             }
             openapi::v2(&registry)

@@ -288,3 +288,27 @@ async fn get_prints_the_real_columns() {
     assert!(out.contains("ClusterIP") && out.contains("80/TCP"), "{out}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_manifest_is_validated_on_the_client_from_openapi_v2() {
+    if skip("a_list_manifest_is_validated_on_the_client_from_openapi_v2") {
+        return;
+    }
+    let server = server().await;
+    let k = Kubectl::new(&server, "kubectl-list");
+    // kubectl validates a `List` itself, from the protobuf form of /openapi/v2.
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n  data: {a: b}\n";
+    let file = k.file("list.yaml", list);
+    let (ok, out) = k.run(&["apply", "-f", &file]);
+    assert!(ok && out.contains("configmap/one created"), "{out}");
+    let bad = k.file("bad.yaml", &format!("{list}  bogus: 1\n"));
+    let (ok, out) = k.run(&["apply", "-f", &bad]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            r#"ValidationError(ConfigMap): unknown field "bogus" in io.k8s.api.core.v1.ConfigMap"#
+        ),
+        "{out}"
+    );
+    server.shutdown().await;
+}

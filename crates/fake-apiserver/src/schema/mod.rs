@@ -9,6 +9,7 @@
 
 pub(crate) mod fields;
 pub(crate) mod openapi;
+pub(crate) mod openapi_proto;
 pub(crate) mod protobuf;
 pub(crate) mod roundtrip;
 pub(crate) mod strategic;

@@ -8,8 +8,8 @@
 //! keeps unknown fields, as a CRD without a schema would.
 //!
 //! Version 3 is served as JSON: a root listing one document per group-version
-//! (`/openapi/v3/apis/apps/v1?hash=...`). Version 2 is served as JSON only; a client that accepts
-//! only its protobuf form gets 406.
+//! (`/openapi/v3/apis/apps/v1?hash=...`). Version 2 is served as JSON, or in gnostic's protobuf
+//! form to a client that asks for it ([`super::openapi_proto`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -8,9 +8,9 @@
 //! sets (a pod's priority, tolerations and status; a service's cluster IP).
 //!
 //! A Job's selector and `controller-uid` labels are made from its uid once the store has given
-//! it one ([`with_uid`]). Not done: a DaemonSet's `deprecated.daemonset.template.generation` annotation is set on
-//! create but not moved when an update changes the template; the service account a pod is given
-//! (the real server's ServiceAccount admission, off on the reference server).
+//! it one ([`with_uid`]); a DaemonSet's template generation moves when an update changes its
+//! template ([`on_update`]). Not done: the service account a pod is given (the real server's
+//! ServiceAccount admission, off on the reference server).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -134,11 +134,7 @@ pub(crate) fn on_create(def: &ResourceDef, object: &mut Value) {
         ("apps", "DaemonSet") => {
             set(&mut object["metadata"], "annotations", json!({}));
             let annotations = &mut object["metadata"]["annotations"];
-            set(
-                annotations,
-                "deprecated.daemonset.template.generation",
-                json!("1"),
-            );
+            set(annotations, TEMPLATE_GENERATION, json!("1"));
         }
         ("", "Service") => {
             let spec = &mut object["spec"];
@@ -209,6 +205,29 @@ pub(crate) fn with_uid(def: &ResourceDef, object: &mut Value) {
         object["metadata"]["labels"] = object["spec"]["template"]["metadata"]["labels"].clone();
     }
 }
+
+/// What an update sets from the stored object: a DaemonSet's template generation (its
+/// `deprecated.daemonset.template.generation` annotation) is the stored one, plus one when the
+/// update changes the pod template.
+pub(crate) fn on_update(def: &ResourceDef, old: &Value, new: &mut Value) {
+    if (def.group.as_str(), def.kind.as_str()) != ("apps", "DaemonSet") || !new.is_object() {
+        return;
+    }
+    let stored = old["metadata"]["annotations"][TEMPLATE_GENERATION]
+        .as_str()
+        .and_then(|g| g.parse::<i64>().ok())
+        .unwrap_or(0);
+    let changed = old["spec"]["template"] != new["spec"]["template"];
+    let generation = if changed { stored + 1 } else { stored };
+    if generation == 0 {
+        return;
+    }
+    set(&mut new["metadata"], "annotations", json!({}));
+    new["metadata"]["annotations"][TEMPLATE_GENERATION] = Value::from(generation.to_string());
+}
+
+/// The annotation that holds a DaemonSet's template generation.
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
 
 /// Sets `key` of an object to `value` unless it holds something already.
 fn set(object: &mut Value, key: &str, value: Value) {
@@ -418,5 +437,17 @@ mod tests {
             json!({"metadata": {"name": "m", "uid": "u-2"}, "spec": {"manualSelector": true}});
         with_uid(&jobs, &mut manual);
         assert!(manual["spec"].get("selector").is_none());
+    }
+
+    #[test]
+    fn a_daemonset_template_generation_moves_with_its_template() {
+        let daemonsets = ResourceDef::new("apps", "v1", "DaemonSet", "daemonsets");
+        let old = json!({"metadata": {"annotations": {TEMPLATE_GENERATION: "1"}}, "spec": {"template": {"spec": {"a": 1}}}});
+        let mut same = json!({"metadata": {}, "spec": {"template": {"spec": {"a": 1}}}});
+        on_update(&daemonsets, &old, &mut same);
+        assert_eq!(same["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        let mut changed = json!({"metadata": {"annotations": {TEMPLATE_GENERATION: "7"}}, "spec": {"template": {"spec": {"a": 2}}}});
+        on_update(&daemonsets, &old, &mut changed);
+        assert_eq!(changed["metadata"]["annotations"][TEMPLATE_GENERATION], "2");
     }
 }

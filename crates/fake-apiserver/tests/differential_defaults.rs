@@ -116,6 +116,36 @@ fn cases() -> Vec<Case> {
                 "status": {}}),
         ),
         Case {
+            name: "a daemonset's template generation moves with its template",
+            setup: Box::new(|ns| {
+                vec![
+                    create_namespace(ns),
+                    call(
+                        Method::POST,
+                        format!("/apis/apps/v1/namespaces/{ns}/daemonsets"),
+                        JSON,
+                        json!({"metadata": {"name": "ds"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": template()}}),
+                    ),
+                ]
+            }),
+            call: Box::new(|ns| {
+                call(
+                    Method::PATCH,
+                    format!("/apis/apps/v1/namespaces/{ns}/daemonsets/ds"),
+                    "application/merge-patch+json",
+                    json!({"spec": {"template": {"metadata": {"labels": {"a": "b", "rev": "2"}}}}}),
+                )
+            }),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .path(
+                        "/metadata/annotations/deprecated.daemonset.template.generation",
+                        json!("2"),
+                    )
+                    .path("/metadata/generation", json!(2)),
+            ),
+        },
+        Case {
             name: "a job's selector and labels come from its uid",
             setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {

@@ -501,6 +501,9 @@ impl Store {
             let generation = old_value["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             result["metadata"]["generation"] = Value::from(generation);
         }
+        if !status_only {
+            crate::defaults::on_update(def, &old_value, &mut result);
+        }
         result["metadata"]["resourceVersion"] = Value::from(old.rv.to_string());
         if result == old_value {
             return Ok(old); // no-op: the real server writes nothing and keeps the resourceVersion

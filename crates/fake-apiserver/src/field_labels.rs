@@ -110,9 +110,8 @@ pub(crate) fn zero(label: &str) -> &'static str {
     }
 }
 
-/// The selectable fields of a stored object (beyond name and namespace) that differ from their
-/// [`zero`], by the object's `kind` and `apiVersion`: nothing for most objects, so most cost
-/// nothing to keep.
+/// The selectable fields of an object (beyond name and namespace) that differ from their
+/// [`zero`], by the object's `kind` and `apiVersion`; read only for a selector that names one.
 pub(crate) fn values(object: &Value) -> Vec<(&'static str, String)> {
     let kind = object["kind"].as_str().unwrap_or_default();
     let group = object["apiVersion"]

@@ -91,8 +91,16 @@ impl ListOptions {
     /// Whether an object passes the selectors.
     pub(crate) fn matches(&self, obj: &Obj) -> bool {
         (self.labels.is_empty() || self.labels.matches(&obj.labels))
-            && (self.fields.is_empty()
-                || self.fields.matches(&obj.namespace, &obj.name, &obj.fields))
+            && (self.fields.is_empty() || {
+                // A kind's own fields are read from the object only when a selector names one:
+                // stored objects keep nothing extra for them.
+                let own = if self.fields.names_own_fields() {
+                    crate::field_labels::values(&obj.value())
+                } else {
+                    Vec::new()
+                };
+                self.fields.matches(&obj.namespace, &obj.name, &own)
+            })
     }
 }
 

@@ -227,6 +227,13 @@ impl FieldSelector {
         })
     }
 
+    /// Whether a term names a field other than `metadata.name` and `metadata.namespace`.
+    pub(crate) fn names_own_fields(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|(field, _, _)| !matches!(field.as_str(), "metadata.name" | "metadata.namespace"))
+    }
+
     /// Whether the selector matches everything.
     pub(crate) fn is_empty(&self) -> bool {
         self.terms.is_empty()

@@ -49,8 +49,6 @@ pub(crate) struct Obj {
     pub(crate) labels: BTreeMap<String, String>,
     /// `metadata.deletionTimestamp` is set: the object is being deleted.
     pub(crate) terminating: bool,
-    /// The kind's selectable fields (`spec.nodeName`, ...) and their values.
-    pub(crate) fields: Vec<(&'static str, String)>,
     /// The full object as JSON, `metadata.resourceVersion` == `rv`.
     pub(crate) json: Bytes,
 }
@@ -80,7 +78,6 @@ impl Obj {
             rv,
             labels,
             terminating: meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()),
-            fields: crate::field_labels::values(value),
             json,
         })
     }

@@ -7,29 +7,47 @@
 //! under `fieldValidation=Warn`, an error under `Strict`). [`parse`] does both.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// `bytes` as a JSON value with repeated keys merged as Go merges them, and the path of every
-/// repeated key, in the order of the body.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
-    let found = RefCell::new(Vec::new());
+/// What reading a body noticed besides its value: the keys it repeats, and where each key first
+/// appears (so findings can be listed in the order of the body, as the real server lists them).
+#[derive(Debug, Default)]
+pub(crate) struct Reading {
+    /// The path of each repeated key, with its place in the body.
+    pub(crate) repeated: Vec<(String, usize)>,
+    /// The place of each key path's first appearance.
+    order: HashMap<String, usize>,
+}
+
+impl Reading {
+    /// Where `path` first appears in the body (after everything for a path it does not hold).
+    pub(crate) fn position(&self, path: &str) -> usize {
+        self.order.get(path).copied().unwrap_or(usize::MAX)
+    }
+}
+
+/// `bytes` as a JSON value with repeated keys merged as Go merges them, and what the reading
+/// noticed.
+pub(crate) fn parse(bytes: &[u8]) -> Result<(Value, Reading), serde_json::Error> {
+    let reading = RefCell::new(Reading::default());
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Seed {
         path: String::new(),
-        found: &found,
+        found: &reading,
     }
     .deserialize(&mut de)?;
     de.end()?;
-    Ok((value, found.into_inner()))
+    Ok((value, reading.into_inner()))
 }
 
 /// Reads one value at `path`.
 struct Seed<'a> {
     path: String,
-    found: &'a RefCell<Vec<String>>,
+    found: &'a RefCell<Reading>,
 }
 
 impl<'de> DeserializeSeed<'de> for Seed<'_> {
@@ -101,13 +119,19 @@ impl<'de> Visitor<'de> for Seed<'_> {
             } else {
                 format!("{}.{key}", self.path)
             };
+            let place = {
+                let mut reading = self.found.borrow_mut();
+                let place = reading.order.len() + reading.repeated.len();
+                reading.order.entry(path.clone()).or_insert(place);
+                place
+            };
             let value = access.next_value_seed(Seed {
                 path: path.clone(),
                 found: self.found,
             })?;
             match map.get_mut(&key) {
                 Some(first) => {
-                    self.found.borrow_mut().push(path);
+                    self.found.borrow_mut().repeated.push((path, place));
                     merge(first, value);
                 }
                 None => {
@@ -146,12 +170,19 @@ mod tests {
     #[test]
     fn repeated_keys_merge_objects_and_are_named_in_body_order() {
         let body = br#"{"metadata":{"name":"c","labels":{"a":"1","a":"2"}},"data":{"k":"1"},"data":{"j":"2"},"list":[{"x":1,"x":2}],"n":1,"n":2}"#;
-        let (value, found) = parse(body).unwrap();
+        let (value, reading) = parse(body).unwrap();
+        let found: Vec<&str> = reading.repeated.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             value,
             json!({"metadata": {"name": "c", "labels": {"a": "2"}}, "data": {"k": "1", "j": "2"}, "list": [{"x": 2}], "n": 2})
         );
         assert_eq!(found, ["metadata.labels.a", "data", "list[0].x", "n"]);
+        assert!(reading.position("metadata") < reading.position("data"));
+        assert!(
+            reading.position("data") < reading.repeated[1].1,
+            "a repeat comes after the first"
+        );
+        assert_eq!(reading.position("nowhere"), usize::MAX);
     }
 
     #[test]

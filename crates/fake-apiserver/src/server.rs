@@ -264,7 +264,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             }
             let (mut body, repeated) = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "CreateOptions")?;
-            let warnings = fields::check_body(&mut body, &def, mode, repeated)?;
+            let warnings = fields::check_body(&mut body, &def, mode, &repeated)?;
             defaults::complete(&def, &mut body, true);
             let created = dry_run::during(dry, || {
                 store.create_checked(&def, ns, body, &|o| {
@@ -294,7 +294,7 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
         Verb::Update => {
             let (mut body, repeated) = read_object(shared, body, &parts.headers).await?;
             let mode = FieldValidation::parse(field_validation(&query), "UpdateOptions")?;
-            let warnings = fields::check_body(&mut body, &def, mode, repeated)?;
+            let warnings = fields::check_body(&mut body, &def, mode, &repeated)?;
             defaults::complete(&def, &mut body, false);
             kind_validation::validate(&def, &body)?;
             let updated =
@@ -574,17 +574,17 @@ async fn read_json(shared: &Shared, body: Body) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-/// A create or update body: JSON (read as Go reads it: repeated keys merged, and their paths
-/// returned), or Kubernetes' protobuf encoding of a built-in kind.
+/// A create or update body: JSON (read as Go reads it: repeated keys merged, and what the
+/// reading noticed returned), or Kubernetes' protobuf encoding of a built-in kind.
 async fn read_object(
     shared: &Shared,
     body: Body,
     headers: &HeaderMap,
-) -> Result<(Value, Vec<String>), ApiError> {
+) -> Result<(Value, crate::decode::Reading), ApiError> {
     let bytes = read_body(shared, body).await?;
     if content_type(headers) == protobuf::MEDIA_TYPE {
         return protobuf::decode(&bytes)
-            .map(|v| (v, Vec::new()))
+            .map(|v| (v, crate::decode::Reading::default()))
             .map_err(ApiError::bad_request);
     }
     crate::decode::parse(&bytes)

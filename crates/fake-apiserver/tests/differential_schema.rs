@@ -275,6 +275,21 @@ fn validation_cases() -> Vec<Case> {
             ),
         },
         Case {
+            name: "unknown and repeated fields are listed in the order of the body",
+            setup: Box::new(|ns| vec![create_namespace(ns)]),
+            call: Box::new(|ns| {
+                call_raw(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{ns}/configmaps?fieldValidation=Strict"),
+                    JSON,
+                    r#"{"zz":1,"metadata":{"name":"o","extra":1},"data":{"k":"1"},"data":{"j":"2"},"aa":2}"#,
+                )
+            }),
+            outcome: Outcome::Same(expect(400, "BadRequest").message(
+                r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "zz", unknown field "metadata.extra", duplicate field "data", unknown field "aa""#,
+            )),
+        },
+        Case {
             name: "repeated keys under Strict",
             setup: Box::new(|ns| vec![create_namespace(ns)]),
             call: Box::new(|ns| {

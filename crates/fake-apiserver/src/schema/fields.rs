@@ -7,7 +7,7 @@
 //! an integer goes) is refused whatever the parameter says, as the real decoder fails on it.
 //!
 //! Unknown fields are named by their path (`spec.containers[0].imagePullPolicyy`); several are
-//! listed in the order of the keys (the real server lists them in the order of the body).
+//! listed in the order of the body (the caller sorts them with what reading the body noticed).
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::{Schema, facts};
+use crate::decode::Reading;
 use crate::resources::ResourceDef;
 use crate::server::Patcher;
 use crate::status::ApiError;
@@ -57,24 +58,32 @@ impl FieldValidation {
 
 /// Check a create or update body of `def`'s kind in place: the warnings to send, or the real
 /// server's 400 for a value of the wrong type or (under `Strict`) an unknown or repeated field
-/// (`duplicates`: the paths of the keys the body repeats).
+/// (`reading`: what reading the body noticed, its repeated keys and their order).
 pub(crate) fn check_body(
     body: &mut Value,
     def: &ResourceDef,
     mode: FieldValidation,
-    duplicates: Vec<String>,
+    reading: &Reading,
 ) -> Result<Vec<String>, ApiError> {
     let mut found = match facts().kind(&def.group, &def.version, &def.kind) {
         Some(schema) => check(body, schema),
         None => Findings::default(),
     };
-    // Repeated keys (found while the body was read) come first.
-    let mut repeated: Vec<String> = duplicates
+    // Repeated keys (found while the body was read) and unknown fields, in the order of the body.
+    let mut listed: Vec<(usize, String)> = reading
+        .repeated
         .iter()
-        .map(|path| format!("duplicate field \"{path}\""))
+        .map(|(path, place)| (*place, format!("duplicate field \"{path}\"")))
         .collect();
-    repeated.append(&mut found.unknown);
-    found.unknown = repeated;
+    listed.extend(found.unknown.drain(..).map(|message| {
+        let path = message
+            .strip_prefix("unknown field \"")
+            .and_then(|m| m.strip_suffix('"'))
+            .unwrap_or_default();
+        (reading.position(path), message)
+    }));
+    listed.sort_by_key(|(place, _)| *place);
+    found.unknown = listed.into_iter().map(|(_, message)| message).collect();
     let refuse = |why: String| {
         ApiError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",

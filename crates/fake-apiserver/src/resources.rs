@@ -67,8 +67,8 @@ pub struct ResourceDef {
     pub name_rule: NameRule,
     /// Whether objects carry `metadata.generation` (1 on create, bumped when anything outside
     /// metadata and status changes): true for custom resources and the kinds whose real
-    /// strategy sets it (Deployment here); ConfigMaps, Pods (in v1.32), Secrets, Services,
-    /// Namespaces, Nodes, Events and Leases have none.
+    /// strategy sets it (the workload kinds here); ConfigMaps, Pods (in v1.32), Secrets,
+    /// Services, ServiceAccounts, Namespaces, Nodes, Events and Leases have none.
     pub generation: bool,
     /// Categories for discovery (`all`: what `kubectl get all` lists).
     pub categories: Vec<String>,

@@ -254,6 +254,7 @@ pub async fn send(client: &Client, call: &Call) -> Answer {
 /// Runs every case against `client`, on `side` ("fake" or "real"); returns the mismatches.
 async fn run_cases(cases: Vec<Case>, client: &Client, side: &str, run_id: &str) -> Vec<String> {
     let mut failures = Vec::new();
+    eprintln!("{side}: {} cases", cases.len());
     for (i, case) in cases.into_iter().enumerate() {
         let ns = format!("diff-{run_id}-{i}");
         for setup in (case.setup)(&ns) {

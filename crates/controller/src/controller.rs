@@ -106,9 +106,15 @@ impl<'a> Running<'a> {
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let mut state = self.shared.state.lock();
-        if *state == State::Running {
-            *state = State::Stopped;
+        {
+            let mut state = self.shared.state.lock();
+            if *state == State::Running {
+                *state = State::Stopped;
+            }
+        }
+        // No worker is left to drain the queue: a `shutdown` waiting for the drain returns.
+        if self.shared.queue.is_shutting_down() {
+            self.shared.queue.shut_down();
         }
     }
 }
@@ -265,10 +271,38 @@ impl Controller {
     /// (retries and delayed keys are dropped), and returns when that is done. `run` then
     /// returns. Idempotent.
     ///
+    /// A controller that is not running has no workers to drain its queue: `shutdown` then
+    /// stops the queue and returns at once (a `run` started later still hands out what is
+    /// queued, then ends). If the run ends while `shutdown` waits (its cache sync failed), the
+    /// wait ends too.
+    ///
     /// It blocks: in async code, use `shutdown_async` (feature `async`), which waits without
     /// holding up the runtime's thread.
     pub fn shutdown(&self) {
-        self.shared.queue.shut_down_with_drain();
+        if self.is_running() {
+            self.shared.queue.shut_down_with_drain();
+        } else {
+            self.shared.queue.shut_down();
+        }
+    }
+
+    /// Whether a `run*` is in progress: its workers drain the queue on [`shutdown`].
+    ///
+    /// # Examples
+    /// ```
+    /// use controller::{Action, BoxError, Controller};
+    ///
+    /// let controller = Controller::builder("example")
+    ///     .reconcile(|_key: &str| Ok::<_, BoxError>(Action::Done))
+    ///     .build()?;
+    /// assert!(!controller.is_running());
+    /// controller.shutdown(); // not running: returns at once
+    /// # Ok::<(), controller::Error>(())
+    /// ```
+    ///
+    /// [`shutdown`]: Controller::shutdown
+    pub fn is_running(&self) -> bool {
+        *self.shared.state.lock() == State::Running
     }
 
     /// The handler to register with an informer: it turns every add, update and deletion into

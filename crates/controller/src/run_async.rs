@@ -126,7 +126,11 @@ impl Controller {
     /// # Cancel safety
     /// The shutdown begins on the first poll; dropping the future then only stops the waiting.
     pub async fn shutdown_async(&self) {
-        self.shared.queue.shut_down_with_drain_async().await;
+        if self.is_running() {
+            self.shared.queue.shut_down_with_drain_async().await;
+        } else {
+            self.shared.queue.shut_down();
+        }
     }
 }
 

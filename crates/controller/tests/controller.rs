@@ -551,3 +551,61 @@ fn until_waiting(controller: &Controller) {
         thread::yield_now();
     }
 }
+
+#[test]
+fn shutdown_of_a_controller_that_never_ran_returns_at_once() {
+    let (_clock, driver) = fake();
+    let (controller, rx) = recording(Controller::builder("idle").driver(driver));
+    controller.queue().add("ns/queued".to_owned());
+    // No worker would ever drain the queue: the shutdown must not wait for one.
+    let stopping = controller.clone();
+    let (done, stopped) = mpsc::channel();
+    thread::spawn(move || {
+        stopping.shutdown();
+        let _ = done.send(());
+    });
+    stopped
+        .recv_timeout(PATIENCE)
+        .expect("shutdown returns without workers");
+    // A run started afterwards hands out what was queued, then ends.
+    let run = start(&controller);
+    assert_eq!(next(&rx), "ns/queued");
+    run.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_shutdown_waiting_for_a_run_whose_cache_never_syncs_returns() {
+    let (_clock, driver) = fake();
+    let (sync_tx, sync_rx) = mpsc::channel::<bool>();
+    let sync_rx = parking_lot::Mutex::new(sync_rx);
+    let controller = Controller::builder("unsynced")
+        .driver(driver)
+        .wait_for(move || sync_rx.lock().recv().unwrap_or(false))
+        .reconcile(|_key: &str| Ok::<_, BoxError>(Action::Done))
+        .build()
+        .unwrap();
+    controller.queue().add("ns/queued".to_owned());
+    let run = start(&controller);
+    // The run is waiting for its cache: a shutdown now waits for the drain...
+    while !controller.is_running() {
+        thread::yield_now();
+    }
+    let stopping = controller.clone();
+    let (done, stopped) = mpsc::channel();
+    thread::spawn(move || {
+        stopping.shutdown();
+        let _ = done.send(());
+    });
+    while !controller.queue().is_shutting_down() {
+        thread::yield_now();
+    }
+    // ...until the sync fails and the run ends with no worker left to drain.
+    sync_tx.send(false).unwrap();
+    assert!(matches!(
+        run.join().unwrap(),
+        Err(Error::CacheSyncFailed { index: 0, .. })
+    ));
+    stopped
+        .recv_timeout(PATIENCE)
+        .expect("the shutdown returns once the run has ended");
+}

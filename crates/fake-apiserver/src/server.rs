@@ -344,6 +344,9 @@ async fn serve(shared: &Arc<Shared>, request: Request) -> Result<Response, ApiEr
             if pre.grace_period.is_none() {
                 pre.grace_period = query.get("gracePeriodSeconds").and_then(|g| g.parse().ok());
             }
+            if let Some(policy) = query.get("propagationPolicy") {
+                pre.propagation_finalizer = propagation(Some(policy))?;
+            }
             let obj = dry_run::during(dry || pre.dry_run, || store.delete(&def, ns, name, &pre))?;
             if obj.terminating {
                 // Kept until its finalizers are gone: the object, marked for deletion.
@@ -605,6 +608,27 @@ fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// The finalizer a delete's `propagationPolicy` adds, or the real server's 422 for an unknown
+/// policy.
+fn propagation(policy: Option<&str>) -> Result<Option<&'static str>, ApiError> {
+    match policy {
+        None | Some("" | "Background") => Ok(None),
+        Some("Foreground") => Ok(Some("foregroundDeletion")),
+        Some("Orphan") => Ok(Some("orphan")),
+        Some(other) => Err(ApiError::invalid_in(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![(
+                "propagationPolicy".to_owned(),
+                format!(
+                    "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                ),
+            )],
+        )),
+    }
+}
+
 fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Preconditions::default());
@@ -625,6 +649,9 @@ fn delete_preconditions(bytes: &[u8]) -> Result<Preconditions, ApiError> {
         resource_version: text("resourceVersion"),
         grace_period: options.get("gracePeriodSeconds").and_then(Value::as_i64),
         dry_run,
+        propagation_finalizer: propagation(
+            options.get("propagationPolicy").and_then(Value::as_str),
+        )?,
     })
 }
 

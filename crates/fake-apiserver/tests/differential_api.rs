@@ -311,8 +311,62 @@ fn dry_run_cases() -> Vec<Case> {
     ]
 }
 
+fn delete_with_policy(ns: &str, policy: &str) -> Call {
+    call(
+        Method::DELETE,
+        format!("/api/v1/namespaces/{ns}/configmaps/c"),
+        JSON,
+        json!({"propagationPolicy": policy}),
+    )
+}
+
+fn propagation_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (policy, finalizer) in [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")] {
+        cases.push(Case {
+            name: policy,
+            setup: Box::new(with_configmap),
+            call: Box::new(move |ns| delete_with_policy(ns, policy)),
+            outcome: Outcome::Same(
+                expect(200, "")
+                    .field("kind", "ConfigMap")
+                    .path("/metadata/finalizers", json!([finalizer]))
+                    .path("/metadata/deletionGracePeriodSeconds", json!(0)),
+            ),
+        });
+    }
+    cases.push(Case {
+        name: "a foreground delete stays without a garbage collector",
+        setup: Box::new(|ns| {
+            let mut calls = with_configmap(ns);
+            calls.push(delete_with_policy(ns, "Foreground"));
+            calls
+        }),
+        call: Box::new(|ns| get(format!("/api/v1/namespaces/{ns}/configmaps/c"))),
+        outcome: Outcome::Same(
+            expect(200, "").path("/metadata/finalizers", json!(["foregroundDeletion"])),
+        ),
+    });
+    cases.push(Case {
+        name: "a background delete",
+        setup: Box::new(with_configmap),
+        call: Box::new(|ns| delete_with_policy(ns, "Background")),
+        outcome: Outcome::Same(expect(200, "").status("Success")),
+    });
+    cases.push(Case {
+        name: "an unknown propagation policy",
+        setup: Box::new(with_configmap),
+        call: Box::new(|ns| delete_with_policy(ns, "Bogus")),
+        outcome: Outcome::Same(expect(422, "Invalid").message(
+            "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"Bogus\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+        )),
+    });
+    cases
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = field_selector_cases();
+    cases.extend(propagation_cases());
     cases.extend(graceful_deletion_cases());
     cases.extend(dry_run_cases());
     cases.extend(workload_cases());

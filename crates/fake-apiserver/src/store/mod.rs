@@ -123,6 +123,10 @@ pub(crate) struct Preconditions {
     pub(crate) grace_period: Option<i64>,
     /// `dryRun: ["All"]` in the `DeleteOptions` body.
     pub(crate) dry_run: bool,
+    /// The finalizer a `propagationPolicy` of `Foreground` (`foregroundDeletion`) or `Orphan`
+    /// (`orphan`) adds: the garbage collector's, which removes it after handling the
+    /// dependents. Without one running (as on a bare kube-apiserver) the object stays.
+    pub(crate) propagation_finalizer: Option<&'static str>,
 }
 
 /// The objects of one resource.
@@ -586,6 +590,12 @@ impl Store {
                 ),
             ));
         }
+        let mut value = value;
+        if let Some(finalizer) = pre.propagation_finalizer
+            && !old.terminating
+        {
+            add_finalizer(&mut value, finalizer);
+        }
         if rkey == pods_key() {
             return Ok(self.delete_pod_locked(&mut state, &rkey, old, value, pre.grace_period));
         }
@@ -695,4 +705,19 @@ fn table_mut<'a>(state: &'a mut State, key: &ResourceKey) -> &'a mut Table {
         key: Arc::new(key.clone()),
         items: BTreeMap::new(),
     })
+}
+
+/// Adds `finalizer` to `value`'s `metadata.finalizers` unless it is there.
+fn add_finalizer(value: &mut Value, finalizer: &str) {
+    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = meta
+        .entry("finalizers")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = list
+        && !items.iter().any(|f| f == finalizer)
+    {
+        items.push(Value::from(finalizer));
+    }
 }

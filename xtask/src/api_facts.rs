@@ -8,7 +8,8 @@
 //! - every `staging/src/k8s.io/**/generated.proto`: the protobuf field numbers and types;
 //! - every `staging/src/k8s.io/**/types.go`: which fields are Go pointers and which lack
 //!   `omitempty`, which decides whether a zero value (`replicas: 0`, `name: ""`) is in the JSON
-//!   form the real server writes.
+//!   form the real server writes; and the values of each `+enum` string type, added as the
+//!   `enum` of the properties of that type (what a live server puts in its OpenAPI v3).
 //!
 //! Keeps only what the kinds in [`ROOTS`] reach, drops every `description` (the facts carry over,
 //! Kubernetes' sentences do not), and writes `crates/fake-apiserver/facts/api.json` with sorted
@@ -123,6 +124,8 @@ fn build(dir: &Path) -> Result<Value, String> {
 
     let messages = read_protos(&dir.join("staging/src/k8s.io"))?;
     let go_fields = read_go_types(&dir.join("staging/src/k8s.io"))?;
+    let enums = read_go_enums(&dir.join("staging/src/k8s.io"))?;
+    add_enums(&mut definitions, &go_fields, &enums);
     let mut protobuf = BTreeMap::new();
     let mut todo: Vec<String> = roots;
     while let Some(name) = todo.pop() {
@@ -235,10 +238,13 @@ fn mark_inline(name: &str, def: &Value, fields: &mut [Value]) -> Result<(), Stri
 }
 
 /// How a Go struct field encodes to JSON: a pointer, and whether its tag says `omitempty`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct GoField {
     pointer: bool,
     omitempty: bool,
+    /// The Go type without `*` or `[]` (`DeploymentStrategyType`), and whether it is a list.
+    ty: String,
+    list: bool,
 }
 
 /// `"go"` on each protobuf field whose Go struct field is known: `"pointer"` (present means
@@ -257,6 +263,94 @@ fn mark_go_encoding(go: &BTreeMap<String, GoField>, fields: &mut [Value]) {
         };
         if let Value::Object(map) = field {
             map.insert("go".to_owned(), Value::String(encoding.to_owned()));
+        }
+    }
+}
+
+/// The values of every `+enum` string type of every `types.go` under `root`, by OpenAPI-style
+/// name (`io.k8s.api.apps.v1.DeploymentStrategyType`), sorted.
+fn read_go_enums(root: &Path) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let mut files = Vec::new();
+    find_files(root, "types.go", &mut files)?;
+    files.sort();
+    let mut enums: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in files {
+        let Some(package) = file
+            .parent()
+            .and_then(|d| d.strip_prefix(root).ok())
+            .map(|d| format!("io.k8s.{}", d.display().to_string().replace('/', ".")))
+        else {
+            continue;
+        };
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut marked = false;
+        let mut types = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line == "// +enum" {
+                marked = true;
+                continue;
+            }
+            if marked
+                && let Some(rest) = line.strip_prefix("type ")
+                && let Some(name) = rest.strip_suffix(" string")
+            {
+                types.push(name.trim().to_owned());
+            }
+            if !line.starts_with("//") {
+                marked = false;
+            }
+        }
+        for line in text.lines() {
+            // `Name Type = "value"` in a const block.
+            let mut words = line.split_whitespace();
+            let (Some(_), Some(ty), Some("="), Some(value)) =
+                (words.next(), words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+                continue;
+            };
+            if types.iter().any(|t| t == ty) {
+                enums
+                    .entry(format!("{package}.{ty}"))
+                    .or_default()
+                    .push(value.to_owned());
+            }
+        }
+    }
+    for values in enums.values_mut() {
+        values.sort();
+        values.dedup();
+    }
+    Ok(enums)
+}
+
+/// Adds the `enum` of each property whose Go type is an `+enum` type of the same package.
+fn add_enums(
+    definitions: &mut BTreeMap<String, Value>,
+    go: &BTreeMap<String, BTreeMap<String, GoField>>,
+    enums: &BTreeMap<String, Vec<String>>,
+) {
+    for (name, def) in definitions.iter_mut() {
+        let Some(fields) = go.get(name) else { continue };
+        let package = name.rsplit_once('.').map_or("", |(p, _)| p);
+        for (field, info) in fields {
+            let Some(values) = enums.get(&format!("{package}.{}", info.ty)) else {
+                continue;
+            };
+            let pointer = if info.list {
+                format!("/properties/{field}/items")
+            } else {
+                format!("/properties/{field}")
+            };
+            if let Some(Value::Object(prop)) = def.pointer_mut(&pointer)
+                && prop.get("type").and_then(Value::as_str) == Some("string")
+            {
+                prop.insert("enum".to_owned(), json!(values));
+            }
         }
     }
 }
@@ -324,11 +418,15 @@ fn parse_go_structs(
         if name.is_empty() || name == "-" {
             continue;
         }
+        let list = ty.starts_with("[]");
+        let bare = ty.trim_start_matches("[]").trim_start_matches('*');
         fields.insert(
             name.to_owned(),
             GoField {
                 pointer: ty.starts_with('*'),
                 omitempty: options.any(|o| o == "omitempty"),
+                ty: bare.to_owned(),
+                list,
             },
         );
     }

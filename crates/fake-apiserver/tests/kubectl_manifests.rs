@@ -201,6 +201,7 @@ async fn edit_with_a_scripted_editor_and_explain() {
         out.contains("rollingUpdate\t<RollingUpdateDeployment>"),
         "{out}"
     );
+    assert!(out.contains("enum: Recreate, RollingUpdate"), "{out}");
     let (ok, out) = k.run(&["explain", "pods.spec.nosuchfield"]);
     assert!(!ok, "{out}");
     server.shutdown().await;

@@ -123,8 +123,7 @@ fn build(dir: &Path) -> Result<Value, String> {
     }
 
     let messages = read_protos(&dir.join("staging/src/k8s.io"))?;
-    let go_fields = read_go_types(&dir.join("staging/src/k8s.io"))?;
-    let enums = read_go_enums(&dir.join("staging/src/k8s.io"))?;
+    let (go_fields, enums) = read_go(&dir.join("staging/src/k8s.io"))?;
     add_enums(&mut definitions, &go_fields, &enums);
     let mut protobuf = BTreeMap::new();
     let mut todo: Vec<String> = roots;
@@ -267,65 +266,45 @@ fn mark_go_encoding(go: &BTreeMap<String, GoField>, fields: &mut [Value]) {
     }
 }
 
-/// The values of every `+enum` string type of every `types.go` under `root`, by OpenAPI-style
-/// name (`io.k8s.api.apps.v1.DeploymentStrategyType`), sorted.
-fn read_go_enums(root: &Path) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let mut files = Vec::new();
-    find_files(root, "types.go", &mut files)?;
-    files.sort();
-    let mut enums: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for file in files {
-        let Some(package) = file
-            .parent()
-            .and_then(|d| d.strip_prefix(root).ok())
-            .map(|d| format!("io.k8s.{}", d.display().to_string().replace('/', ".")))
+/// The values of each `+enum` string type declared in one `types.go` of `package`, added to
+/// `enums` by OpenAPI-style name (`io.k8s.api.apps.v1.DeploymentStrategyType`).
+fn parse_go_enums(text: &str, package: &str, enums: &mut BTreeMap<String, Vec<String>>) {
+    let mut marked = false;
+    let mut types = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line == "// +enum" {
+            marked = true;
+            continue;
+        }
+        if marked
+            && let Some(name) = line
+                .strip_prefix("type ")
+                .and_then(|rest| rest.strip_suffix(" string"))
+        {
+            types.push(name.trim().to_owned());
+        }
+        if !line.starts_with("//") {
+            marked = false;
+        }
+    }
+    for line in text.lines() {
+        // `Name Type = "value"` in a const block.
+        let mut words = line.split_whitespace();
+        let (Some(_), Some(ty), Some("="), Some(value)) =
+            (words.next(), words.next(), words.next(), words.next())
         else {
             continue;
         };
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut marked = false;
-        let mut types = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line == "// +enum" {
-                marked = true;
-                continue;
-            }
-            if marked
-                && let Some(rest) = line.strip_prefix("type ")
-                && let Some(name) = rest.strip_suffix(" string")
-            {
-                types.push(name.trim().to_owned());
-            }
-            if !line.starts_with("//") {
-                marked = false;
-            }
-        }
-        for line in text.lines() {
-            // `Name Type = "value"` in a const block.
-            let mut words = line.split_whitespace();
-            let (Some(_), Some(ty), Some("="), Some(value)) =
-                (words.next(), words.next(), words.next(), words.next())
-            else {
-                continue;
-            };
-            let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
-                continue;
-            };
-            if types.iter().any(|t| t == ty) {
-                enums
-                    .entry(format!("{package}.{ty}"))
-                    .or_default()
-                    .push(value.to_owned());
-            }
+        let Some(value) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+            continue;
+        };
+        if types.iter().any(|t| t == ty) {
+            let values = enums.entry(format!("{package}.{ty}")).or_default();
+            values.push(value.to_owned());
+            values.sort();
+            values.dedup();
         }
     }
-    for values in enums.values_mut() {
-        values.sort();
-        values.dedup();
-    }
-    Ok(enums)
 }
 
 /// Adds the `enum` of each property whose Go type is an `+enum` type of the same package.
@@ -355,12 +334,18 @@ fn add_enums(
     }
 }
 
-/// The fields of every Go struct of every `types.go` under `root`, by OpenAPI name.
-fn read_go_types(root: &Path) -> Result<BTreeMap<String, BTreeMap<String, GoField>>, String> {
+/// Go struct fields by OpenAPI name, and the values of each `+enum` type.
+type GoFacts = (
+    BTreeMap<String, BTreeMap<String, GoField>>,
+    BTreeMap<String, Vec<String>>,
+);
+
+/// The struct fields and enum values of every `types.go` under `root`, each file read once.
+fn read_go(root: &Path) -> Result<GoFacts, String> {
     let mut files = Vec::new();
     find_files(root, "types.go", &mut files)?;
     files.sort();
-    let mut structs = BTreeMap::new();
+    let (mut structs, mut enums) = (BTreeMap::new(), BTreeMap::new());
     for file in files {
         let Some(package) = file
             .parent()
@@ -372,8 +357,9 @@ fn read_go_types(root: &Path) -> Result<BTreeMap<String, BTreeMap<String, GoFiel
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         parse_go_structs(&text, &package, &mut structs);
+        parse_go_enums(&text, &package, &mut enums);
     }
-    Ok(structs)
+    Ok((structs, enums))
 }
 
 /// Go struct fields of the form ``Name Type `json:"name,omitempty" ...` `` (one per line, as

@@ -1,7 +1,5 @@
-//! JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
-//!
-//! Strategic merge patch is served as a JSON merge patch: the two agree except for lists whose
-//! items carry a merge key (containers, ports, ...), which a merge patch replaces as a whole.
+//! JSON merge patch (RFC 7386) and JSON patch (RFC 6902), and the [`Patcher`] a PATCH body of
+//! each served content type makes (strategic merge patch is [`crate::schema::strategic`]'s).
 //!
 //! A JSON patch is bounded as [`limits`](crate::limits) says: at most
 //! [`MAX_JSON_PATCH_OPS`] operations, `copy` operations that add at most the copy budget in all,
@@ -11,6 +9,9 @@
 use serde_json::{Map, Value};
 
 use crate::limits::{MAX_DEPTH, MAX_JSON_PATCH_OPS, depth_within, encoded_len};
+use crate::schema::Schema;
+use crate::schema::strategic::{self, StrategicError};
+use crate::status::ApiError;
 
 /// Why a JSON patch was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +252,55 @@ fn index(token: &str, len: usize) -> Result<usize, String> {
         Ok(i)
     } else {
         Err(format!("index {i} out of range"))
+    }
+}
+
+/// A change that applies a patch of content type `kind` to an object.
+pub(crate) type Patcher = Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send>;
+
+/// The change a PATCH body of content type `kind` makes: 415 for a type not served. A strategic
+/// merge patch needs the kind's schema (`schema`): without one (a custom resource) it is 415, as
+/// on the real server.
+pub(crate) fn patcher(
+    kind: &str,
+    body: Value,
+    copy_budget: usize,
+    schema: Option<Schema<'static>>,
+) -> Result<Patcher, ApiError> {
+    match kind {
+        "application/merge-patch+json" => Ok(Box::new(move |mut old| {
+            merge_patch(&mut old, &body);
+            Ok(old)
+        })),
+        "application/strategic-merge-patch+json" => {
+            let Some(schema) = schema else {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types \
+                     include: application/json-patch+json, application/merge-patch+json",
+                ));
+            };
+            Ok(Box::new(move |old| {
+                strategic::apply(old, body, schema).map_err(|e| match e {
+                    StrategicError::BadRequest(m) => ApiError::bad_request(m),
+                    StrategicError::Invalid(m) => ApiError::new(422, "Invalid", m),
+                    StrategicError::Internal(m) => ApiError::new(500, "", m),
+                })
+            }))
+        }
+        "application/json-patch+json" => Ok(Box::new(move |mut old| {
+            json_patch(&mut old, &body, copy_budget).map_err(|e| match e {
+                JsonPatchError::TooManyOperations(_) => ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request entity too large: {e}"),
+                ),
+                JsonPatchError::Invalid(_) => ApiError::new(422, "Invalid", e.to_string()),
+            })?;
+            Ok(old)
+        })),
+        other => Err(ApiError::unsupported_media_type(other)),
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::patch::Patcher;
 use crate::resources::ResourceDef;
-use crate::server::Patcher;
 use crate::status::ApiError;
 use crate::store::Store;
 

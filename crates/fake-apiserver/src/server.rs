@@ -23,13 +23,14 @@ use serde_json::Value;
 
 use crate::faults::{FaultState, Verb};
 use crate::list::{self, ListOptions};
+use crate::patch::{Patcher, patcher};
 use crate::resources::{Registry, ResourceDef};
 use crate::schema::fields::{self, FieldValidation};
-use crate::schema::strategic::{self, StrategicError};
-use crate::schema::{self, Schema, openapi, openapi_proto, protobuf};
+use crate::schema::strategic;
+use crate::schema::{self, openapi, openapi_proto, protobuf};
 use crate::status::ApiError;
 use crate::store::{Preconditions, Store};
-use crate::{defaults, discovery, dry_run, kind_validation, partial, patch, scale, table, watch};
+use crate::{defaults, discovery, dry_run, kind_validation, partial, scale, table, watch};
 
 /// State shared by every request.
 ///
@@ -462,55 +463,6 @@ fn openapi(shared: &Shared, path: &str, headers: &HeaderMap) -> Option<Result<Re
         },
     };
     Some(Ok(json_response(StatusCode::OK, &doc)))
-}
-
-/// A change that applies a patch of content type `kind` to an object.
-pub(crate) type Patcher = Box<dyn FnOnce(Value) -> Result<Value, ApiError> + Send>;
-
-/// The change a PATCH body of content type `kind` makes: 415 for a type not served. A strategic
-/// merge patch needs the kind's schema (`schema`): without one (a custom resource) it is 415, as
-/// on the real server.
-pub(crate) fn patcher(
-    kind: &str,
-    body: Value,
-    copy_budget: usize,
-    schema: Option<Schema<'static>>,
-) -> Result<Patcher, ApiError> {
-    match kind {
-        "application/merge-patch+json" => Ok(Box::new(move |mut old| {
-            patch::merge_patch(&mut old, &body);
-            Ok(old)
-        })),
-        "application/strategic-merge-patch+json" => {
-            let Some(schema) = schema else {
-                return Err(ApiError::new(
-                    415,
-                    "UnsupportedMediaType",
-                    "the body of the request was in an unknown format - accepted media types \
-                     include: application/json-patch+json, application/merge-patch+json",
-                ));
-            };
-            Ok(Box::new(move |old| {
-                strategic::apply(old, body, schema).map_err(|e| match e {
-                    StrategicError::BadRequest(m) => ApiError::bad_request(m),
-                    StrategicError::Invalid(m) => ApiError::new(422, "Invalid", m),
-                    StrategicError::Internal(m) => ApiError::new(500, "", m),
-                })
-            }))
-        }
-        "application/json-patch+json" => Ok(Box::new(move |mut old| {
-            patch::json_patch(&mut old, &body, copy_budget).map_err(|e| match e {
-                patch::JsonPatchError::TooManyOperations(_) => ApiError::new(
-                    413,
-                    "RequestEntityTooLarge",
-                    format!("Request entity too large: {e}"),
-                ),
-                patch::JsonPatchError::Invalid(_) => ApiError::new(422, "Invalid", e.to_string()),
-            })?;
-            Ok(old)
-        })),
-        other => Err(ApiError::unsupported_media_type(other)),
-    }
 }
 
 fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {

@@ -112,12 +112,4 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-#[tokio::test]
-async fn fake_apiserver_answers_as_the_real_server_does() {
-    check_fake(cases()).await;
-}
-
-#[tokio::test]
-async fn the_expected_answers_are_the_real_servers() {
-    check_real(cases()).await;
-}
+differential_tests!(cases());

@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::{Method, Request};
-use common::differential::{Call, JSON, call, create_namespace, send};
+use common::differential::{Call, JSON, call, create_namespace, real_client, send};
 use common::server;
 use kube::Client;
 use serde_json::{Value, json};
@@ -141,16 +141,8 @@ async fn fake_apiserver_watches_see_what_the_real_servers_do() {
 
 #[tokio::test]
 async fn the_expected_watch_sequences_are_the_real_servers() {
-    let Ok(path) = std::env::var("FLYWHEEL_REAL_APISERVER_KUBECONFIG") else {
-        eprintln!(
-            "skipped: FLYWHEEL_REAL_APISERVER_KUBECONFIG is not set (see ../shared/tools/real-apiserver)"
-        );
+    let Some(client) = real_client().await else {
         return;
     };
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("the kubeconfig reads");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("a client config");
-    let client = Client::try_from(config).expect("a client");
     assert_eq!(scenario(&client, &namespace()).await, expected());
 }

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use super::{Schema, facts};
 use crate::decode::Reading;
+use crate::patch::Patcher;
 use crate::resources::ResourceDef;
-use crate::server::Patcher;
 use crate::status::ApiError;
 
 /// What an unknown field does (the `fieldValidation` query parameter).
@@ -65,7 +65,7 @@ pub(crate) fn check_body(
     mode: FieldValidation,
     reading: &Reading,
 ) -> Result<Vec<String>, ApiError> {
-    let mut found = match facts().kind(&def.group, &def.version, &def.kind) {
+    let found = match facts().kind(&def.group, &def.version, &def.kind) {
         Some(schema) => check(body, schema),
         None => Findings::default(),
     };
@@ -75,30 +75,45 @@ pub(crate) fn check_body(
         .iter()
         .map(|(path, place)| (*place, format!("duplicate field \"{path}\"")))
         .collect();
-    listed.extend(found.unknown.drain(..).map(|message| {
-        let path = message
-            .strip_prefix("unknown field \"")
-            .and_then(|m| m.strip_suffix('"'))
-            .unwrap_or_default();
-        (reading.position(path), message)
-    }));
+    listed.extend(
+        found
+            .unknown
+            .iter()
+            .map(|path| (reading.position(path), unknown_field(path))),
+    );
     listed.sort_by_key(|(place, _)| *place);
-    found.unknown = listed.into_iter().map(|(_, message)| message).collect();
-    let refuse = |why: String| {
+    let problems = listed.into_iter().map(|(_, message)| message).collect();
+    verdict(mode, found.type_error, problems).map_err(|why| {
         ApiError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",
             kind = def.kind,
             version = def.version
         ))
-    };
-    if let Some(error) = found.type_error {
-        return Err(refuse(error));
+    })
+}
+
+/// What a check's findings come to under `mode`: the warnings to send, or why the request is
+/// refused (a value of the wrong type in every mode, `problems` under `Strict`).
+fn verdict(
+    mode: FieldValidation,
+    type_error: Option<String>,
+    problems: Vec<String>,
+) -> Result<Vec<String>, String> {
+    if let Some(error) = type_error {
+        return Err(error);
     }
     match mode {
-        FieldValidation::Strict if !found.unknown.is_empty() => Err(refuse(found.strict_error())),
-        FieldValidation::Warn => Ok(found.unknown),
+        FieldValidation::Strict if !problems.is_empty() => {
+            Err(format!("strict decoding error: {}", problems.join(", ")))
+        }
+        FieldValidation::Warn => Ok(problems),
         _ => Ok(Vec::new()),
     }
+}
+
+/// `unknown field "spec.foo"`.
+fn unknown_field(path: &str) -> String {
+    format!("unknown field \"{path}\"")
 }
 
 /// `apply` followed by the field check of the patched object: under `Strict` an unknown field,
@@ -116,27 +131,21 @@ pub(crate) fn checked_patcher(
     Box::new(move |old| {
         let mut new = apply(old)?;
         let found = check(&mut new, schema);
-        let refuse = |why: String| {
-            let value = serde_json::to_string(&shown(&new)).unwrap_or_default();
-            ApiError::invalid_in(
-                "",
-                "",
-                "",
-                vec![("patch".to_owned(), format!("Invalid value: {value}: {why}"))],
-            )
-        };
-        if let Some(error) = found.type_error {
-            return Err(refuse(error));
-        }
-        match mode {
-            FieldValidation::Strict if !found.unknown.is_empty() => {
-                Err(refuse(found.strict_error()))
-            }
-            FieldValidation::Warn => {
-                *warnings.lock() = found.unknown;
+        let problems = found.unknown.iter().map(|p| unknown_field(p)).collect();
+        match verdict(mode, found.type_error, problems) {
+            Ok(warned) => {
+                *warnings.lock() = warned;
                 Ok(new)
             }
-            _ => Ok(new),
+            Err(why) => {
+                let value = serde_json::to_string(&shown(&new)).unwrap_or_default();
+                Err(ApiError::invalid_in(
+                    "",
+                    "",
+                    "",
+                    vec![("patch".to_owned(), format!("Invalid value: {value}: {why}"))],
+                ))
+            }
         }
     })
 }
@@ -155,18 +164,10 @@ pub(crate) fn with_warnings(mut response: Response, warnings: &[String]) -> Resp
 /// What the check found in an object.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Findings {
-    /// `unknown field "spec.foo"` (or `duplicate field "..."`), one per unknown field (each
-    /// already removed).
+    /// The path of each unknown field (`spec.foo`), each already removed, in key order.
     pub(crate) unknown: Vec<String>,
     /// The first value of a wrong type, as Go's decoder words it.
     pub(crate) type_error: Option<String>,
-}
-
-impl Findings {
-    /// `strict decoding error: unknown field "a", unknown field "b"`.
-    pub(crate) fn strict_error(&self) -> String {
-        format!("strict decoding error: {}", self.unknown.join(", "))
-    }
 }
 
 /// Remove every field `schema` does not know from `value`, and find the first value of a wrong
@@ -269,9 +270,7 @@ impl<'a> Walk<'a> {
                         } else {
                             format!("{path}.{key}")
                         };
-                        self.findings
-                            .unknown
-                            .push(format!("unknown field \"{full}\""));
+                        self.findings.unknown.push(full);
                         unknown.push(key.clone());
                     }
                     continue;
@@ -368,7 +367,11 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "i", "imagee": "x"}]},
         }));
         assert_eq!(
-            found.unknown,
+            found
+                .unknown
+                .iter()
+                .map(|p| unknown_field(p))
+                .collect::<Vec<_>>(),
             [
                 "unknown field \"bogus\"",
                 "unknown field \"metadata.extra\"",

@@ -128,3 +128,18 @@ pub(super) fn blocked(rkey: &ResourceKey, value: &Value) -> bool {
     !finalizers(value).is_empty()
         || (*rkey == namespaces_key() && !namespaces::spec_finalizers(value).is_empty())
 }
+
+/// Adds `finalizer` to `value`'s `metadata.finalizers` unless it is there.
+pub(super) fn add_finalizer(value: &mut Value, finalizer: &str) {
+    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list = meta
+        .entry("finalizers")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = list
+        && !items.iter().any(|f| f == finalizer)
+    {
+        items.push(Value::from(finalizer));
+    }
+}

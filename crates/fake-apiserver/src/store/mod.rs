@@ -33,7 +33,8 @@ use crate::resources::{ResourceDef, ResourceKey};
 use crate::status::ApiError;
 use crate::validation::validate_metadata;
 use checks::{
-    blocked, check_type, check_uid, finalizers, metadata_mut, set_or_remove, spec_changed,
+    add_finalizer, blocked, check_type, check_uid, finalizers, metadata_mut, set_or_remove,
+    spec_changed,
 };
 
 /// Key of an object inside its resource's table: (namespace, name); namespace `""` when
@@ -705,19 +706,4 @@ fn table_mut<'a>(state: &'a mut State, key: &ResourceKey) -> &'a mut Table {
         key: Arc::new(key.clone()),
         items: BTreeMap::new(),
     })
-}
-
-/// Adds `finalizer` to `value`'s `metadata.finalizers` unless it is there.
-fn add_finalizer(value: &mut Value, finalizer: &str) {
-    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let list = meta
-        .entry("finalizers")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(items) = list
-        && !items.iter().any(|f| f == finalizer)
-    {
-        items.push(Value::from(finalizer));
-    }
 }

@@ -402,17 +402,42 @@ pub async fn check_fake(cases: Vec<Case>) {
 /// Every case against the real server `FLYWHEEL_REAL_APISERVER_KUBECONFIG` names, or a message
 /// that it skipped.
 pub async fn check_real(cases: Vec<Case>) {
+    let Some(client) = real_client().await else {
+        return;
+    };
+    let failures = run_cases(cases, &client, "real", &run_id()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A client of the real server `FLYWHEEL_REAL_APISERVER_KUBECONFIG` names, or `None` (having
+/// said that the real half is skipped).
+pub async fn real_client() -> Option<Client> {
     let Ok(path) = std::env::var("FLYWHEEL_REAL_APISERVER_KUBECONFIG") else {
         eprintln!(
             "skipped: FLYWHEEL_REAL_APISERVER_KUBECONFIG is not set (see ../shared/tools/real-apiserver)"
         );
-        return;
+        return None;
     };
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("the kubeconfig reads");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .expect("a client config");
-    let client = Client::try_from(config).expect("a client");
-    let failures = run_cases(cases, &client, "real", &run_id()).await;
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Some(Client::try_from(config).expect("a client"))
+}
+
+/// The two tests of a differential file: its `cases` against fake-apiserver, and against the
+/// real server when one is named.
+#[macro_export]
+macro_rules! differential_tests {
+    ($cases:expr) => {
+        #[tokio::test]
+        async fn fake_apiserver_answers_as_the_real_server_does() {
+            $crate::common::differential::check_fake($cases).await;
+        }
+
+        #[tokio::test]
+        async fn the_expected_answers_are_the_real_servers() {
+            $crate::common::differential::check_real($cases).await;
+        }
+    };
 }
